@@ -1,0 +1,81 @@
+# Builds of the patched QEMU and libvirt into $FPH_PREFIX.  Sourced, not run.
+#
+# Source trees are git trees kept at fph-base + queue by pq_sync, so a change
+# to a queue rewrites only the files it touches and ninja rebuilds only what
+# depends on them.
+
+FPH_QEMU_FIRMWARE=/usr/share/qemu:/usr/share/seabios:/usr/lib/ipxe/qemu
+
+qemu_configure_args() {
+    local a=(
+    --prefix="$FPH_PREFIX"
+    --target-list=x86_64-softmmu
+    --without-default-features
+    --enable-tcg
+    --enable-kvm
+    --disable-docs
+    --disable-werror
+    --disable-install-blobs
+    --firmwarepath="$FPH_QEMU_FIRMWARE"
+    )
+    printf '%s\n' "${a[@]}"
+}
+
+libvirt_setup_args() {
+    local a=(
+    --prefix="$FPH_PREFIX"
+    --libdir=lib
+    -Ddriver_qemu=enabled
+    -Ddriver_libxl=disabled -Ddriver_lxc=disabled -Ddriver_vbox=disabled
+    -Ddriver_esx=disabled -Ddriver_hyperv=disabled -Ddriver_openvz=disabled
+    -Ddriver_vmware=disabled -Ddriver_vz=disabled -Ddriver_ch=disabled
+    -Ddriver_bhyve=disabled
+    -Dstorage_rbd=disabled -Dstorage_gluster=disabled
+    -Ddocs=disabled -Dtests=enabled
+    # the tree holds its submodule already (see submodules_of); there is
+    # nothing to fetch and no network to fetch it from
+    -Dno_git=true
+    -Dinit_script=none
+    # the lab runs QEMU as root; Debian's libvirt-qemu user does not exist here
+    -Dqemu_user=root -Dqemu_group=root
+    )
+    printf '%s\n' "${a[@]}"
+}
+
+# build_tree PROJECT: configure (when the options changed), build and
+# install the tree in $FPH_SRC/PROJECT as it is
+build_tree() {
+    local project=$1 src=$FPH_SRC/$1 obj=$FPH_OBJ/$1 conf args
+    mapfile -t args < <("${project}_args")
+    conf=$(printf '%s\n' "${args[@]}" | sha256sum | cut -d' ' -f1)
+    if [ ! -f "$obj/build.ninja" ] || ! stamp_ok "conf-$project" "$conf"; then
+        log "$project: configuring"
+        rm -rf "$obj"
+        mkdir -p "$obj"
+        if [ "$project" = qemu ]; then
+            (cd "$obj" && "$src/configure" "${args[@]}")
+        else
+            meson setup "$obj" "$src" "${args[@]}"
+        fi > "$FPH_BUILD/$project-configure.log" 2>&1 ||
+            { tail -30 "$FPH_BUILD/$project-configure.log" >&2; die "$project: configure failed (log: $FPH_BUILD/$project-configure.log)"; }
+        stamp_set "conf-$project" "$conf"
+    fi
+    log "$project: building (ninja -j$FPH_JOBS)"
+    ninja -C "$obj" -j"$FPH_JOBS" > "$FPH_BUILD/$project-build.log" 2>&1 ||
+        { grep -E 'error|FAILED' "$FPH_BUILD/$project-build.log" | head -30 >&2; die "$project: build failed (log: $FPH_BUILD/$project-build.log)"; }
+    meson install -C "$obj" --only-changed --quiet > "$FPH_BUILD/$project-install.log" 2>&1 ||
+        die "$project: install failed (log: $FPH_BUILD/$project-install.log)"
+}
+
+qemu_args() { qemu_configure_args; }
+libvirt_args() { libvirt_setup_args; }
+
+build_qemu() {
+    pq_sync "$FPH_SRC/qemu" qemu
+    build_tree qemu
+}
+
+build_libvirt() {
+    pq_sync "$FPH_SRC/libvirt" libvirt
+    build_tree libvirt
+}

@@ -1,0 +1,96 @@
+# Shared settings and helpers for the fph driver scripts.  Sourced, not run.
+#
+# Everything fph builds lives below $FPH_BUILD (git-ignored); nothing is
+# written outside the checkout except through apt (packages) and the
+# kernel's namespaces (the lab).
+
+FPH_TOP=${FPH_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+FPH_BUILD=${FPH_BUILD:-$FPH_TOP/build}
+FPH_APT=$FPH_BUILD/apt
+FPH_DL=$FPH_BUILD/dl
+FPH_SRC=$FPH_BUILD/src
+FPH_OBJ=$FPH_BUILD/obj
+FPH_PREFIX=$FPH_BUILD/prefix
+FPH_STAMPS=$FPH_BUILD/stamps
+FPH_JOBS=${FPH_JOBS:-3}
+
+# Upstream versions the queues apply to (the .orig tarballs of Debian 12).
+FPH_QEMU_ORIG=qemu_7.2+dfsg.orig.tar.xz
+FPH_QEMU_DIR=qemu-7.2.0
+FPH_LIBVIRT_ORIG=libvirt_9.0.0.orig.tar.xz
+FPH_LIBVIRT_DIR=libvirt-9.0.0
+
+# Identity of the base commit and of every commit the queue tools create.
+# Fixed name and dates make imports reproducible, so that a fresh export
+# of an import is byte-identical to the committed queue.
+FPH_GIT_NAME="fph project"
+FPH_GIT_EMAIL="fph@fph.invalid"
+FPH_BASE_DATE="2000-01-01T00:00:00+0000"
+
+log() { printf '[fph] %s\n' "$*" >&2; }
+die() { printf '[fph] error: %s\n' "$*" >&2; exit 1; }
+
+need_root() {
+    [ "$(id -u)" = 0 ] || die "$1 needs root (Debian packages, namespaces)"
+}
+
+# stamp_ok NAME HASH: true if the step NAME last completed with inputs HASH
+stamp_ok() { [ -f "$FPH_STAMPS/$1" ] && [ "$(cat "$FPH_STAMPS/$1")" = "$2" ]; }
+stamp_set() { mkdir -p "$FPH_STAMPS"; printf '%s\n' "$2" > "$FPH_STAMPS/$1"; }
+
+# hash_of FILE...: one sha256 over the names and contents of the files
+hash_of() {
+    local f
+    for f in "$@"; do
+        printf '%s\n' "${f#"$FPH_TOP"/}"
+        if [ -f "$f" ]; then cat "$f"; fi
+    done | sha256sum | cut -d' ' -f1
+}
+
+# queue_files PROJECT: the series file and the patches it names, in order
+queue_files() {
+    local q=$FPH_TOP/$1 p
+    printf '%s\n' "$q/series"
+    while read -r p; do
+        case "$p" in ''|'#'*) continue ;; esac
+        printf '%s\n' "$q/$p"
+    done < "$q/series"
+}
+
+queue_patches() { queue_files "$1" | tail -n +2; }
+
+orig_of() {
+    case "$1" in
+        qemu) echo "$FPH_QEMU_ORIG" ;;
+        libvirt) echo "$FPH_LIBVIRT_ORIG" ;;
+        *) die "unknown project '$1' (allowed: qemu, libvirt)" ;;
+    esac
+}
+
+topdir_of() {
+    case "$1" in
+        qemu) echo "$FPH_QEMU_DIR" ;;
+        libvirt) echo "$FPH_LIBVIRT_DIR" ;;
+        *) die "unknown project '$1' (allowed: qemu, libvirt)" ;;
+    esac
+}
+
+# submodules_of PROJECT: directories that upstream's git holds as
+# submodules.  The tarball carries their files; a work tree keeps each in a
+# nested repository recorded as a gitlink, as in upstream's own checkout, so
+# tools that list the tree with git (libvirt's syntax-check) see what they
+# see upstream.
+submodules_of() {
+    case "$1" in
+        qemu) ;;
+        libvirt) echo src/keycodemapdb ;;
+        *) die "unknown project '$1' (allowed: qemu, libvirt)" ;;
+    esac
+}
+
+# git as the project, with dates that do not depend on the clock
+fph_git() {
+    GIT_AUTHOR_NAME="$FPH_GIT_NAME" GIT_AUTHOR_EMAIL="$FPH_GIT_EMAIL" \
+    GIT_COMMITTER_NAME="$FPH_GIT_NAME" GIT_COMMITTER_EMAIL="$FPH_GIT_EMAIL" \
+        git -c core.abbrev=12 -c advice.detachedHead=false "$@"
+}
