@@ -713,13 +713,31 @@ fph_guest_xml(FphLab *lab, const char *name, unsigned int mem_mib,
         lab->prefix, name, override ? override : "");
 }
 
+/* The "return" member of a QMP or guest agent reply, or an error that
+ * quotes the reply (an "error" member included). */
+static JsonNode *
+reply_return(const char *reply, const char *what, GError **error)
+{
+    g_autoptr(JsonParser) parser = json_parser_new();
+    JsonObject *obj;
+
+    if (!json_parser_load_from_data(parser, reply, -1, error)) {
+        return NULL;
+    }
+    obj = json_node_get_object(json_parser_get_root(parser));
+    if (!obj || !json_object_has_member(obj, "return")) {
+        g_set_error(error, FPH_LAB_ERROR, 0, "%s reply without return: %s",
+                    what, reply);
+        return NULL;
+    }
+    return json_node_copy(json_object_get_member(obj, "return"));
+}
+
 /* Send a guest agent command; the parsed "return" member on success. */
 static JsonNode *
 agent_call(virDomainPtr dom, const char *cmd, int timeout_s, GError **error)
 {
-    g_autoptr(JsonParser) parser = json_parser_new();
     g_autofree char *reply = NULL;
-    JsonObject *obj;
 
     reply = virDomainQemuAgentCommand(dom, cmd, timeout_s, 0);
     if (!reply) {
@@ -727,16 +745,23 @@ agent_call(virDomainPtr dom, const char *cmd, int timeout_s, GError **error)
                     cmd, virGetLastErrorMessage());
         return NULL;
     }
-    if (!json_parser_load_from_data(parser, reply, -1, error)) {
+    return reply_return(reply, "guest agent", error);
+}
+
+JsonNode *
+fph_qmp(FphHost *host, const char *dom, const char *cmd, GError **error)
+{
+    g_autofree char *out = NULL;
+    g_autofree char *errout = NULL;
+
+    if (fph_virsh(host, &out, &errout, "qemu-monitor-command", dom, cmd,
+                  NULL) != 0) {
+        g_set_error(error, FPH_LAB_ERROR, 0,
+                    "virsh qemu-monitor-command %s '%s' on host %s failed: %s",
+                    dom, cmd, host->name, errout ? errout : "");
         return NULL;
     }
-    obj = json_node_get_object(json_parser_get_root(parser));
-    if (!obj || !json_object_has_member(obj, "return")) {
-        g_set_error(error, FPH_LAB_ERROR, 0, "guest agent reply without return: %s",
-                    reply);
-        return NULL;
-    }
-    return json_node_copy(json_object_get_member(obj, "return"));
+    return reply_return(out, "QMP", error);
 }
 
 bool

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <glib.h>
+#include <json-glib/json-glib.h>
 #include <stdbool.h>
 #include <sys/types.h>
 #include <libvirt/libvirt.h>
@@ -73,6 +74,11 @@ virConnectPtr fph_host_connect(FphHost *host, GError **error);
  * through <qemu:override> (free-page-hint and an iothread). */
 char *fph_guest_xml(FphLab *lab, const char *name, unsigned int mem_mib,
                     bool hint_override);
+
+/* A QMP command to the QEMU of DOM on HOST through `virsh
+ * qemu-monitor-command`; the "return" member of the reply on success. */
+JsonNode *fph_qmp(FphHost *host, const char *dom, const char *cmd,
+                  GError **error);
 
 /* Wait until the guest agent of DOM answers guest-ping. */
 bool fph_guest_wait_agent(virDomainPtr dom, int timeout_s, GError **error);

@@ -173,6 +173,11 @@ pq_bisect() {
     mapfile -t patches < <(queue_patches "$project")
     n=${#patches[@]}
     for ((i = 0; i <= n; i++)); do
+        # QEMU's DFSG tarball needs patch 1 ([fph downstream]) to configure
+        if [ "$project" = qemu ] && [ "$i" -eq 0 ]; then
+            log "bisect: [0/$n] pristine base: not built (QEMU needs patch 1 to configure)"
+            continue
+        fi
         if [ "$i" -gt 0 ]; then
             log "bisect: [$i/$n] $(basename "${patches[i - 1]}")"
             fph_git -C "$src" am -q --committer-date-is-author-date "${patches[i - 1]}" ||

@@ -8,6 +8,12 @@
  * allocates and verifies all the memory it can on B, migrates back and
  * verifies again.  The hinted migration must send less memory.
  *
+ * The hinted guest then runs two migrations that QEMU makes by itself, to
+ * a pipe, driven over QMP with `virsh qemu-monitor-command`: one with the
+ * migration parameter free-page-hint=on, one with it off.  query-migrate
+ * must report hinted pages with it on, none with it off, and with it off
+ * the freed memory must be sent.  The guest stays on A and is resumed.
+ *
  * Output is TAP.  The lab is torn down at the end, also on failure (the
  * logs of both hosts are kept then).
  *
@@ -98,6 +104,137 @@ verify_on(FphHost *host, const char *name, const char *seed)
                " MiB of free memory", name, host->name, n >> 20);
 }
 
+typedef struct {
+    guint64 runs;
+    guint64 pages;
+    guint64 normal_bytes;
+    guint64 transferred;
+} HintStats;
+
+/* A QMP command whose reply must be an empty "return" */
+static bool
+qmp_ok(FphHost *host, const char *name, const char *cmd, GError **error)
+{
+    JsonNode *ret = fph_qmp(host, name, cmd, error);
+
+    if (!ret) {
+        return false;
+    }
+    json_node_unref(ret);
+    return true;
+}
+
+/* Wait for the migration of NAME that QMP started; its RAM statistics */
+static bool
+qmp_wait_migration(FphHost *host, const char *name, HintStats *st,
+                   GError **error)
+{
+    gint64 end = g_get_monotonic_time() + 900 * G_USEC_PER_SEC;
+
+    while (g_get_monotonic_time() < end) {
+        JsonNode *ret = fph_qmp(host, name, "{\"execute\":\"query-migrate\"}",
+                                error);
+        JsonObject *info;
+        JsonObject *ram;
+        const char *status;
+
+        if (!ret) {
+            return false;
+        }
+        info = json_node_get_object(ret);
+        status = json_object_get_string_member_with_default(info, "status", "");
+        if (g_str_equal(status, "completed")) {
+            ram = json_object_get_object_member(info, "ram");
+            st->runs = json_object_get_int_member(ram, "free-page-hint-runs");
+            st->pages = json_object_get_int_member(ram, "free-page-hint-pages");
+            st->normal_bytes = json_object_get_int_member(ram, "normal-bytes");
+            st->transferred = json_object_get_int_member(ram, "transferred");
+            json_node_unref(ret);
+            return true;
+        }
+        if (g_str_equal(status, "failed") || g_str_equal(status, "cancelled")) {
+            g_set_error(error, FPH_LAB_ERROR, 0, "the migration of %s ended %s: %s",
+                        name, status,
+                        json_object_get_string_member_with_default(info, "error-desc",
+                                                                   ""));
+            json_node_unref(ret);
+            return false;
+        }
+        json_node_unref(ret);
+        g_usleep(G_USEC_PER_SEC / 2);
+    }
+    g_set_error(error, FPH_LAB_ERROR, 0, "the migration of %s did not complete "
+                "within 900 s", name);
+    return false;
+}
+
+/*
+ * With free-page-hint=MODE, a migration of NAME (on HOST) to a pipe that
+ * QEMU runs by itself, after the guest wrote then freed 1 GiB again.  The
+ * guest is paused at the end, as after any completed migration, and then
+ * resumed.
+ */
+static bool
+qmp_migration(FphHost *host, const char *name, const char *mode,
+              const char *seed, HintStats *st)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *set = NULL;
+    g_autofree char *out = NULL;
+
+    set = g_strdup_printf("{\"execute\":\"migrate-set-parameters\","
+                          "\"arguments\":{\"free-page-hint\":\"%s\","
+                          "\"max-bandwidth\":17179869184}}", mode);
+    if (!CHECK(fph_guest_run(host, name, GUEST("dirty-free", FREED_MIB, seed), 0,
+                           900, NULL, &err),
+               "%s writes then frees 1 GiB again", name) ||
+        !CHECK(qmp_ok(host, name, set, &err),
+               "%s: QMP migrate-set-parameters free-page-hint=%s", name, mode) ||
+        !CHECK(qmp_ok(host, name,
+                      "{\"execute\":\"migrate\","
+                      "\"arguments\":{\"uri\":\"exec:cat > /dev/null\"}}", &err) &&
+               qmp_wait_migration(host, name, st, &err),
+               "%s: a QMP migration with free-page-hint=%s completes: %"
+               G_GUINT64_FORMAT " hint runs, %" G_GUINT64_FORMAT " pages hinted, %"
+               G_GUINT64_FORMAT " MiB sent", name, mode, st->runs, st->pages,
+               st->transferred >> 20) ||
+        !CHECK(fph_virsh(host, NULL, NULL, "resume", name, NULL) == 0 &&
+               fph_guest_run(host, name, GUEST("meminfo"), 0, 120, &out, &err),
+               "%s resumes on host %s after it", name, host->name)) {
+        return false;
+    }
+    return true;
+}
+
+static void
+check_hint_switch(FphHost *host, const char *name, const char *seed)
+{
+    HintStats on = { 0 };
+    HintStats off = { 0 };
+
+    if (!qmp_migration(host, name, "on", seed, &on) ||
+        !qmp_migration(host, name, "off", seed, &off)) {
+        return;
+    }
+    tap(on.runs > 0 && on.pages > 0, NULL,
+        "free-page-hint=on: query-migrate reports %" G_GUINT64_FORMAT
+        " hinted pages in %" G_GUINT64_FORMAT " runs", on.pages, on.runs);
+    tap(off.runs == 0 && off.pages == 0, NULL,
+        "free-page-hint=off: query-migrate reports no hint run and no hinted page");
+    tap(off.normal_bytes >= 1024ULL << 20, NULL,
+        "free-page-hint=off: the freed 1 GiB is sent (%" G_GUINT64_FORMAT
+        " MiB of pages with data)", off.normal_bytes >> 20);
+    /*
+     * Not asserted: to a pipe at full speed the bulk stage outruns the
+     * guest's first hint run, so how much hinting saves here depends on
+     * timing (see docs/lab.md).  The libvirt migrations above assert it.
+     */
+    printf("# QMP migrations to a pipe: %" G_GUINT64_FORMAT " MiB sent with "
+           "free-page-hint=on, %" G_GUINT64_FORMAT " MiB with off\n",
+           on.transferred >> 20, off.transferred >> 20);
+    verify_on(host, name, seed);
+}
+
 /* One variant: returns the memory A -> B sent, or 0 on failure. */
 static guint64
 run_variant(FphLab *lab, const char *name, bool hinted, const char *seed)
@@ -147,6 +284,9 @@ run_variant(FphLab *lab, const char *name, bool hinted, const char *seed)
              "%s migrates live B -> A, runs on A, is gone from B", name) ||
         !verify_on(a, name, seed)) {
         return 0;
+    }
+    if (hinted) {
+        check_hint_switch(a, name, seed);
     }
     fph_virsh(a, NULL, NULL, "destroy", name, NULL);
     return sent;
