@@ -31,6 +31,7 @@ demo_run(FphLab *lab, DemoRun *run, GError **error)
     g_autofree char *name = g_strdup_printf("demo-%s",
                                             run->hinted ? "hinted" : "plain");
     g_autoptr(GHashTable) info = NULL;
+    const char *const hint_flag[] = { "--free-page-hint", NULL };
 
     printf("[demo] %s: booting on host A\n", run->label);
     if (!fph_guest_boot(lab, a, name, 2048, run->hinted, error)) {
@@ -43,8 +44,9 @@ demo_run(FphLab *lab, DemoRun *run, GError **error)
                        error)) {
         return false;
     }
-    printf("[demo] %s: migrating A -> B\n", run->label);
-    if (!fph_migrate(a, b, name, NULL, error)) {
+    printf("[demo] %s: virsh migrate --live%s A -> B\n", run->label,
+           run->hinted ? " --free-page-hint" : "");
+    if (!fph_migrate(a, b, name, run->hinted ? hint_flag : NULL, error)) {
         return false;
     }
     info = fph_jobinfo_completed(b, name, error);
@@ -59,8 +61,8 @@ demo_run(FphLab *lab, DemoRun *run, GError **error)
                     "memory_processed or downtime");
         return false;
     }
-    /* Filled in once libvirt reports what hinting skipped. */
-    run->has_hinted_pages = fph_jobinfo_u64(info, "memory_free_page_hinted",
+    /* reported by libvirt when the guest was asked for hints */
+    run->has_hinted_pages = fph_jobinfo_u64(info, "memory_free_page_hint_pages",
                                             &run->hinted_pages);
     if (!fph_guest_run(b, name, GUEST("verify", "/run/fph-pattern", "1"), 0, 600,
                        NULL, error)) {

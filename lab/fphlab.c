@@ -614,8 +614,11 @@ fph_virshv(FphHost *host, const char *const *argv, char **out, char **err)
     }
     g_ptr_array_add(args, NULL);
     env = g_environ_setenv(env, "LC_ALL", "C", TRUE);
-    if (!g_spawn_sync(NULL, (char **)args->pdata, env, G_SPAWN_DEFAULT, NULL,
-                      NULL, &o, &e, &status, &gerr)) {
+    /* stdin from /dev/null: virsh must never wait for an answer (virsh
+     * edit asks whether to edit again after an error on a terminal) */
+    if (!g_spawn_sync(NULL, (char **)args->pdata, env,
+                      G_SPAWN_STDIN_FROM_DEV_NULL, NULL, NULL, &o, &e, &status,
+                      &gerr)) {
         if (err) {
             *err = g_strdup(gerr->message);
         }
@@ -663,29 +666,15 @@ fph_host_connect(FphHost *host, GError **error)
 
 char *
 fph_guest_xml(FphLab *lab, const char *name, unsigned int mem_mib,
-              bool hint_override)
+              bool free_page_hint)
 {
-    g_autofree char *override = NULL;
-
-    if (hint_override) {
-        /* Until libvirt knows freePageHint: set QEMU's properties on the
-         * balloon directly, with the iothread the property needs. */
-        override = g_strdup(
-            "  <qemu:override>\n"
-            "    <qemu:device alias='balloon0'>\n"
-            "      <qemu:frontend>\n"
-            "        <qemu:property name='free-page-hint' type='bool' value='true'/>\n"
-            "        <qemu:property name='iothread' type='string' value='iothread1'/>\n"
-            "      </qemu:frontend>\n"
-            "    </qemu:device>\n"
-            "  </qemu:override>\n");
-    }
+    /* No <iothreads> and no <driver iothread>: libvirt assigns the
+     * IOThread free page hinting needs itself. */
     return g_strdup_printf(
-        "<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>\n"
+        "<domain type='qemu'>\n"
         "  <name>%s</name>\n"
         "  <memory unit='MiB'>%u</memory>\n"
         "  <vcpu>1</vcpu>\n"
-        "  <iothreads>1</iothreads>\n"
         "  <os>\n"
         "    <type arch='x86_64' machine='pc'>hvm</type>\n"
         "    <kernel>%s/vmlinuz</kernel>\n"
@@ -705,12 +694,11 @@ fph_guest_xml(FphLab *lab, const char *name, unsigned int mem_mib,
         "      <source mode='bind' path='%s/var/run/libvirt/ga-%s.sock'/>\n"
         "      <target type='virtio' name='org.qemu.guest_agent.0'/>\n"
         "    </channel>\n"
-        "    <memballoon model='virtio'/>\n"
+        "    <memballoon model='virtio'%s/>\n"
         "  </devices>\n"
-        "%s"
         "</domain>\n",
         name, mem_mib, lab->guest, lab->guest, lab->prefix, lab->prefix, name,
-        lab->prefix, name, override ? override : "");
+        lab->prefix, name, free_page_hint ? " freePageHint='on'" : "");
 }
 
 /* The "return" member of a QMP or guest agent reply, or an error that
@@ -946,9 +934,9 @@ fph_jobinfo_u64(GHashTable *info, const char *field, guint64 *value)
 
 bool
 fph_guest_boot(FphLab *lab, FphHost *host, const char *name,
-               unsigned int mem_mib, bool hint_override, GError **error)
+               unsigned int mem_mib, bool free_page_hint, GError **error)
 {
-    g_autofree char *xml = fph_guest_xml(lab, name, mem_mib, hint_override);
+    g_autofree char *xml = fph_guest_xml(lab, name, mem_mib, free_page_hint);
     virConnectPtr conn = fph_host_connect(host, error);
     virDomainPtr dom;
     bool ok;
@@ -970,6 +958,32 @@ fph_guest_boot(FphLab *lab, FphHost *host, const char *name,
 }
 
 /* Domain NAME on HOST, with the connection it holds in *conn. */
+static virDomainPtr
+host_domain(FphHost *host, const char *name, virConnectPtr *conn,
+            GError **error);
+
+bool
+fph_guest_start(FphHost *host, const char *name, GError **error)
+{
+    virConnectPtr conn = NULL;
+    virDomainPtr dom = host_domain(host, name, &conn, error);
+    bool ok;
+
+    if (!dom) {
+        return false;
+    }
+    ok = virDomainCreate(dom) == 0;
+    if (!ok) {
+        g_set_error(error, FPH_LAB_ERROR, 0, "cannot start %s on host %s: %s",
+                    name, host->name, virGetLastErrorMessage());
+    } else {
+        ok = fph_guest_wait_agent(dom, 300, error);
+    }
+    virDomainFree(dom);
+    virConnectClose(conn);
+    return ok;
+}
+
 static virDomainPtr
 host_domain(FphHost *host, const char *name, virConnectPtr *conn,
             GError **error)
@@ -1044,8 +1058,8 @@ wait_agent_by_name(FphHost *host, const char *name, int timeout_s,
     return ok;
 }
 
-static bool
-domain_listed(FphHost *host, const char *name, bool *running, GError **error)
+bool
+fph_domain_listed(FphHost *host, const char *name, bool *running, GError **error)
 {
     g_autofree char *out = NULL;
     g_autofree char *err = NULL;
@@ -1096,16 +1110,18 @@ fph_migrate(FphHost *from, FphHost *to, const char *name,
                     name, from->name, to->name, err);
         return false;
     }
-    if (!domain_listed(to, name, &running, error) || !running) {
+    if (!fph_domain_listed(to, name, &running, error) || !running) {
         if (error && !*error) {
             g_set_error(error, FPH_LAB_ERROR, 0,
                         "after migration %s does not run on host %s", name, to->name);
         }
         return false;
     }
-    if (domain_listed(from, name, &running, NULL)) {
+    /* A transient domain is gone; a persistent one migrated without
+     * --undefinesource stays defined, shut off. */
+    if (fph_domain_listed(from, name, &running, NULL) && running) {
         g_set_error(error, FPH_LAB_ERROR, 0,
-                    "after migration %s is still on host %s", name, from->name);
+                    "after migration %s still runs on host %s", name, from->name);
         return false;
     }
     return wait_agent_by_name(to, name, 120, error);

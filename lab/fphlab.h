@@ -70,10 +70,10 @@ int fph_virshv(FphHost *host, const char *const *argv, char **out, char **err);
 virConnectPtr fph_host_connect(FphHost *host, GError **error);
 
 /* Domain XML of the test guest: TCG, mem_mib of RAM, the agent channel and
- * a virtio balloon.  With hint_override, free page hinting is switched on
- * through <qemu:override> (free-page-hint and an iothread). */
+ * a virtio balloon, with freePageHint='on' if free_page_hint (the IOThread
+ * it needs is left for libvirt to assign). */
 char *fph_guest_xml(FphLab *lab, const char *name, unsigned int mem_mib,
-                    bool hint_override);
+                    bool free_page_hint);
 
 /* A QMP command to the QEMU of DOM on HOST through `virsh
  * qemu-monitor-command`; the "return" member of the reply on success. */
@@ -110,14 +110,23 @@ GQuark fph_lab_error_quark(void);
 /* Create the transient domain NAME on HOST from fph_guest_xml() and wait
  * for its guest agent. */
 bool fph_guest_boot(FphLab *lab, FphHost *host, const char *name,
-                    unsigned int mem_mib, bool hint_override, GError **error);
+                    unsigned int mem_mib, bool free_page_hint, GError **error);
+
+/* Start the defined domain NAME on HOST and wait for its guest agent. */
+bool fph_guest_start(FphHost *host, const char *name, GError **error);
 
 /* Run fph-guest (or any program) in the guest NAME on HOST; fails unless
  * it exits with want_exit.  Its stdout is returned in out if not NULL. */
 bool fph_guest_run(FphHost *host, const char *name, const char *const *argv,
                    int want_exit, int timeout_s, char **out, GError **error);
 
+/* Whether NAME is defined or runs on HOST (`virsh list --all`); *running
+ * tells whether it runs. */
+bool fph_domain_listed(FphHost *host, const char *name, bool *running,
+                       GError **error);
+
 /* virsh -c FROM migrate --live [extra...] NAME TO-uri TO-migrate-uri, then
- * check that NAME runs on TO and is gone from FROM.  extra ends with NULL. */
+ * check that NAME runs on TO and no longer runs on FROM (a transient
+ * domain is gone from it).  extra ends with NULL. */
 bool fph_migrate(FphHost *from, FphHost *to, const char *name,
                  const char *const *extra, GError **error);

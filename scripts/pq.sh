@@ -76,6 +76,9 @@ pq_sync() {
     log "pq: applying the $project queue in $dir"
     fph_git -C "$dir" am --abort >/dev/null 2>&1 || true
     fph_git -C "$dir" checkout -q -f -B fph fph-base
+    # the tree belongs to ./fph: files left in it (regenerated test data,
+    # say) would keep the queue from applying
+    fph_git -C "$dir" clean -q -f -d
     pq_apply "$dir" "$project"
     stamp_set "src-$project" "$want"
 }

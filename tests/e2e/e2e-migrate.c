@@ -8,6 +8,12 @@
  * allocates and verifies all the memory it can on B, migrates back and
  * verifies again.  The hinted migration must send less memory.
  *
+ * A persistent domain checks the libvirt side: defined with
+ * freePageHint='on' and no IOThread, it gets one assigned, visible in
+ * `virsh dumpxml`; `virsh edit` (driven by a scripted editor) refuses a
+ * wrong value and accepts freePageReporting next to freePageHint; the
+ * guest sees both feature bits; it migrates with its pattern intact.
+ *
  * The hinted guest then runs two migrations that QEMU makes by itself, to
  * a pipe, driven over QMP with `virsh qemu-monitor-command`: one with the
  * migration parameter free-page-hint=on, one with it off.  query-migrate
@@ -22,8 +28,12 @@
 
 #include "fphlab.h"
 
+#include <libvirt/virterror.h>
+
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #define GUEST_MIB 2048
 #define PATTERN_MIB "256"
@@ -235,6 +245,279 @@ check_hint_switch(FphHost *host, const char *name, const char *seed)
     verify_on(host, name, seed);
 }
 
+static void check_hint_stats(GHashTable *info, const char *name,
+                             const char *where, bool hinted);
+
+/* virsh edit [--skip-validate] NAME on HOST with EDITOR set to a command
+ * that changes the XML in place; virsh's exit status */
+static int
+virsh_edit(FphHost *host, const char *name, bool validate, const char *editor,
+           char **err)
+{
+    int rc;
+
+    g_setenv("EDITOR", editor, TRUE);
+    g_unsetenv("VISUAL");
+    rc = fph_virsh(host, NULL, err, "edit", validate ? name : "--skip-validate",
+                   validate ? NULL : name, NULL);
+    g_unsetenv("EDITOR");
+    return rc;
+}
+
+static bool
+has_all(const char *text, const char *const *needles)
+{
+    size_t i;
+
+    for (i = 0; needles[i]; i++) {
+        if (!text || !strstr(text, needles[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The virtio feature bits of the guest's balloon, as the guest sees them:
+ * a string of '0'/'1' with bit 0 first */
+#define BALLOON_FEATURES \
+    "for d in /sys/bus/virtio/devices/*; do " \
+    "[ \"$(cat $d/device)\" = 0x0005 ] && cat $d/features; done"
+#define VIRTIO_BALLOON_F_FREE_PAGE_HINT 3
+#define VIRTIO_BALLOON_F_REPORTING 5
+
+static void
+check_defined_domain(FphLab *lab, const char *seed)
+{
+    const char *name = "e2e-defined";
+    FphHost *a = fph_lab_host(lab, "A");
+    FphHost *b = fph_lab_host(lab, "B");
+    g_autoptr(GError) err = NULL;
+    g_autofree char *xml = fph_guest_xml(lab, name, GUEST_MIB, true);
+    g_autofree char *path = NULL;
+    g_autofree char *out = NULL;
+    g_autofree char *errout = NULL;
+    const char *const assigned[] = {
+        "<iothreads>1</iothreads>", "freePageHint='on'", "<driver iothread='1'/>",
+        NULL
+    };
+    const char *const both[] = {
+        "freePageHint='on'", "freePageReporting='on'", "<driver iothread='1'/>",
+        NULL
+    };
+    const char *const migrate_extra[] = { "--persistent", "--free-page-hint", NULL };
+    g_autoptr(GHashTable) info_a = NULL;
+    g_autoptr(GHashTable) info_b = NULL;
+    guint64 pages_a = 0;
+    guint64 pages_b = 0;
+    bool ok;
+    int fd;
+
+    fd = g_file_open_tmp("e2e-defined-XXXXXX.xml", &path, &err);
+    if (!CHECK(fd >= 0 && g_file_set_contents(path, xml, -1, &err),
+               "%s: domain XML with freePageHint='on' and no IOThread written",
+               name)) {
+        return;
+    }
+    close(fd);
+    ok = fph_virsh(a, NULL, &errout, "define", "--validate", path, NULL) == 0;
+    tap(ok, NULL, "%s: virsh define --validate on host A accepts "
+        "freePageHint='on' %s", name, errout ? errout : "");
+    unlink(path);
+    g_clear_pointer(&errout, g_free);
+
+    fph_virsh(a, &out, NULL, "dumpxml", "--inactive", name, NULL);
+    tap(has_all(out, assigned), NULL,
+        "%s: virsh dumpxml shows freePageHint='on' and the IOThread libvirt "
+        "assigned (<iothreads>1</iothreads>, <driver iothread='1'/>)", name);
+    if (!has_all(out, assigned)) {
+        printf("# %s\n", out ? out : "(no output)");
+    }
+
+    /* The schema refuses it (libxml2 reports where validation failed, not
+     * which attribute); the parser, past the schema, names it. */
+    ok = virsh_edit(a, name, true,
+                    "sed -i -e \"s/freePageHint='on'/freePageHint='yes'/\"",
+                    &errout) != 0 && errout && strstr(errout, "against schema");
+    tap(ok, NULL, "%s: virsh edit refuses freePageHint='yes' (schema): %s",
+        name, errout ? g_strstrip(errout) : "(no error)");
+    g_clear_pointer(&errout, g_free);
+    ok = virsh_edit(a, name, false,
+                    "sed -i -e \"s/freePageHint='on'/freePageHint='yes'/\"",
+                    &errout) != 0 && errout &&
+         strstr(errout, "'freePageHint'") && strstr(errout, "'memballoon'");
+    tap(ok, NULL, "%s: virsh edit --skip-validate refuses freePageHint='yes' "
+        "and names the attribute and the element: %s",
+        name, errout ? g_strstrip(errout) : "(no error)");
+    g_clear_pointer(&errout, g_free);
+    g_clear_pointer(&out, g_free);
+    fph_virsh(a, &out, NULL, "dumpxml", "--inactive", name, NULL);
+    tap(has_all(out, assigned), NULL, "%s: the refused edit changed nothing", name);
+
+    ok = virsh_edit(a, name, true,
+                    "sed -i -e \"s/freePageHint='on'/freePageHint='on' "
+                    "freePageReporting='on'/\"", &errout) == 0;
+    tap(ok, NULL, "%s: virsh edit adds freePageReporting='on' next to "
+        "freePageHint %s", name, errout ? errout : "");
+    g_clear_pointer(&out, g_free);
+    fph_virsh(a, &out, NULL, "dumpxml", "--inactive", name, NULL);
+    tap(has_all(out, both), NULL,
+        "%s: virsh dumpxml shows freePageHint, freePageReporting and the IOThread",
+        name);
+
+    g_clear_pointer(&out, g_free);
+    if (!CHECK(fph_guest_start(a, name, &err), "%s starts on host A", name) ||
+        !CHECK(fph_guest_run(a, name,
+                             ((const char *const[]){ "/bin/busybox", "sh", "-c",
+                                                     BALLOON_FEATURES, NULL }),
+                             0, 60, &out, &err) &&
+               out && strlen(g_strstrip(out)) > VIRTIO_BALLOON_F_REPORTING &&
+               out[VIRTIO_BALLOON_F_FREE_PAGE_HINT] == '1' &&
+               out[VIRTIO_BALLOON_F_REPORTING] == '1',
+               "%s: the guest's balloon has FREE_PAGE_HINT (bit 3) and REPORTING "
+               "(bit 5): features %s", name, out ? out : "?") ||
+        !CHECK(fph_guest_run(a, name, GUEST("fill", PATTERN_FILE, PATTERN_MIB, seed),
+                             0, 600, NULL, &err) &&
+               fph_guest_run(a, name, GUEST("dirty-free", FREED_MIB, seed), 0, 900,
+                             NULL, &err),
+               "%s fills 256 MiB with a pattern, writes then frees 1 GiB", name) ||
+        !CHECK(fph_migrate(a, b, name, migrate_extra, &err),
+               "%s migrates live A -> B (--persistent --free-page-hint); it stays "
+               "defined on A, shut off", name)) {
+        fph_virsh(a, NULL, NULL, "destroy", name, NULL);
+        fph_virsh(a, NULL, NULL, "undefine", name, NULL);
+        return;
+    }
+    /* the statistics of the completed job, on the source and (through the
+     * migration cookie) on the destination */
+    info_a = fph_jobinfo_completed(a, name, &err);
+    if (CHECK(info_a != NULL, "%s: domjobinfo --completed on A", name)) {
+        check_hint_stats(info_a, name, "A", true);
+    }
+    info_b = fph_jobinfo_completed(b, name, &err);
+    if (CHECK(info_b != NULL, "%s: domjobinfo --completed on B", name)) {
+        check_hint_stats(info_b, name, "B", true);
+    }
+    ok = info_a && info_b &&
+         fph_jobinfo_u64(info_a, "memory_free_page_hint_pages", &pages_a) &&
+         fph_jobinfo_u64(info_b, "memory_free_page_hint_pages", &pages_b) &&
+         pages_a == pages_b;
+    tap(ok, NULL,
+        "%s: A and B report the same hinted pages (%" G_GUINT64_FORMAT ", %"
+        G_GUINT64_FORMAT ")", name, pages_a, pages_b);
+    fph_virsh(a, NULL, NULL, "undefine", name, NULL);
+    verify_on(b, name, seed);
+    g_clear_pointer(&out, g_free);
+    fph_virsh(b, &out, NULL, "dumpxml", "--inactive", name, NULL);
+    tap(has_all(out, both), NULL,
+        "%s: defined on host B with the same freePageHint, freePageReporting "
+        "and IOThread", name);
+    fph_virsh(b, NULL, NULL, "destroy", name, NULL);
+    fph_virsh(b, NULL, NULL, "undefine", name, NULL);
+}
+
+/*
+ * The completed job statistics of a migration: with --free-page-hint,
+ * hint runs and hinted pages above 0; without, none reported.
+ */
+static void
+check_hint_stats(GHashTable *info, const char *name, const char *where,
+                 bool hinted)
+{
+    guint64 runs = 0;
+    guint64 pages = 0;
+    guint64 bytes = 0;
+    bool have;
+
+    have = fph_jobinfo_u64(info, "memory_free_page_hint_runs", &runs) &&
+           fph_jobinfo_u64(info, "memory_free_page_hint_pages", &pages) &&
+           fph_jobinfo_u64(info, "memory_free_page_hint_bytes", &bytes);
+    if (hinted) {
+        tap(have && runs > 0 && pages > 0 && bytes == pages * 4096, NULL,
+            "%s: domjobinfo --completed on %s: %" G_GUINT64_FORMAT " hint runs, %"
+            G_GUINT64_FORMAT " pages (%" G_GUINT64_FORMAT " MiB) hinted",
+            name, where, runs, pages, bytes >> 20);
+    } else {
+        tap(!g_hash_table_contains(info, "memory_free_page_hint_runs") &&
+            !g_hash_table_contains(info, "memory_free_page_hint_pages"), NULL,
+            "%s: domjobinfo --completed on %s reports no hinting", name, where);
+    }
+}
+
+/*
+ * VIR_MIGRATE_FREE_PAGE_HINT is refused, before anything starts, for a
+ * domain without freePageHint='on' and with post-copy; the domain keeps
+ * running on A with its memory intact.
+ */
+static void
+check_flag_refused(FphLab *lab, const char *name, const char *seed)
+{
+    FphHost *a = fph_lab_host(lab, "A");
+    FphHost *b = fph_lab_host(lab, "B");
+    g_autoptr(GError) err = NULL;
+    g_autofree char *errout = NULL;
+    virConnectPtr src = NULL;
+    virConnectPtr dst = NULL;
+    virDomainPtr dom = NULL;
+    virDomainPtr moved = NULL;
+    const char *msg = NULL;
+    bool running = false;
+    bool ok;
+
+    ok = fph_virsh(a, NULL, &errout, "migrate", "--live", "--free-page-hint", name,
+                   b->uri, b->migrate_uri, NULL) != 0 &&
+         errout && strstr(errout, "VIR_MIGRATE_FREE_PAGE_HINT") &&
+         strstr(errout, "freePageHint");
+    tap(ok, NULL, "%s: virsh migrate --free-page-hint without freePageHint is "
+        "refused: %s", name, errout ? g_strstrip(errout) : "(no error)");
+    g_clear_pointer(&errout, g_free);
+
+    ok = fph_virsh(a, NULL, &errout, "migrate", "--live", "--free-page-hint",
+                   "--postcopy", name, b->uri, b->migrate_uri, NULL) != 0 &&
+         errout && strstr(errout, "--free-page-hint") && strstr(errout, "--postcopy");
+    tap(ok, NULL, "%s: virsh refuses --free-page-hint with --postcopy: %s", name,
+        errout ? g_strstrip(errout) : "(no error)");
+
+    /* the driver refuses it too, for callers of the API */
+    src = fph_host_connect(a, &err);
+    dst = src ? fph_host_connect(b, &err) : NULL;
+    dom = dst ? virDomainLookupByName(src, name) : NULL;
+    if (dom) {
+        moved = virDomainMigrate3(dom, dst, NULL, 0,
+                                  VIR_MIGRATE_LIVE | VIR_MIGRATE_POSTCOPY |
+                                  VIR_MIGRATE_FREE_PAGE_HINT);
+        msg = virGetLastErrorMessage();
+    }
+    tap(dom && !moved && msg && strstr(msg, "VIR_MIGRATE_FREE_PAGE_HINT") &&
+        strstr(msg, "VIR_MIGRATE_POSTCOPY"), err,
+        "%s: virDomainMigrate3(LIVE | POSTCOPY | FREE_PAGE_HINT) is refused: %s",
+        name, msg ? msg : "(no error)");
+    if (moved) {
+        virDomainFree(moved);
+    }
+    if (dom) {
+        virDomainFree(dom);
+    }
+    if (dst) {
+        virConnectClose(dst);
+    }
+    if (src) {
+        virConnectClose(src);
+    }
+
+    ok = fph_domain_listed(a, name, &running, NULL) && running;
+    tap(ok, NULL, "%s still runs on host A after the refused migrations", name);
+    if (ok) {
+        g_autofree char *out = NULL;
+        guint64 n = 0;
+
+        ok = fph_guest_run(a, name, GUEST("verify", PATTERN_FILE, seed), 0, 600,
+                           &out, &err) &&
+             fph_kv_u64(out, "verified", &n) && n == 256ULL << 20;
+        tap(ok, err, "%s on host A: all 256 MiB of the pattern verify after the "
+            "refused migrations", name);
+    }
+}
+
 /* One variant: returns the memory A -> B sent, or 0 on failure. */
 static guint64
 run_variant(FphLab *lab, const char *name, bool hinted, const char *seed)
@@ -246,10 +529,12 @@ run_variant(FphLab *lab, const char *name, bool hinted, const char *seed)
     g_autofree char *out = NULL;
     guint64 sent = 0;
     guint64 total = 0;
+    bool running;
+    const char *const hint_flag[] = { "--free-page-hint", NULL };
 
     if (!CHECK(fph_guest_boot(lab, a, name, GUEST_MIB, hinted, &err),
              "%s boots on host A (%s)", name,
-             hinted ? "free-page-hint=on via <qemu:override>" : "no hinting")) {
+             hinted ? "<memballoon freePageHint='on'>" : "no hinting")) {
         return 0;
     }
     if (!CHECK(fph_guest_run(a, name, GUEST("meminfo"), 0, 60, &out, &err) &&
@@ -266,8 +551,14 @@ run_variant(FphLab *lab, const char *name, bool hinted, const char *seed)
         return 0;
     }
 
-    if (!CHECK(fph_migrate(a, b, name, NULL, &err),
-             "%s migrates live A -> B, runs on B, is gone from A", name)) {
+    if (!hinted) {
+        check_flag_refused(lab, name, seed);
+    }
+
+    if (!CHECK(fph_migrate(a, b, name, hinted ? hint_flag : NULL, &err) &&
+               !fph_domain_listed(a, name, &running, NULL),
+             "%s migrates live A -> B%s, runs on B, is gone from A", name,
+             hinted ? " with --free-page-hint" : "")) {
         return 0;
     }
     info = fph_jobinfo_completed(b, name, &err);
@@ -276,14 +567,27 @@ run_variant(FphLab *lab, const char *name, bool hinted, const char *seed)
              " MiB of memory sent", name, sent >> 20)) {
         return 0;
     }
+    if (hinted) {
+        check_hint_stats(info, name, "B", true);
+    }
     if (!verify_on(b, name, seed)) {
         return 0;
     }
 
-    if (!CHECK(fph_migrate(b, a, name, NULL, &err),
+    g_clear_pointer(&info, g_hash_table_unref);
+    if (!CHECK(fph_migrate(b, a, name, NULL, &err) &&
+               !fph_domain_listed(b, name, &running, NULL),
              "%s migrates live B -> A, runs on A, is gone from B", name) ||
         !verify_on(a, name, seed)) {
         return 0;
+    }
+    if (hinted) {
+        /* without --free-page-hint libvirt switches hinting off */
+        info = fph_jobinfo_completed(a, name, &err);
+        if (CHECK(info != NULL, "%s: domjobinfo --completed on A", name)) {
+            check_hint_stats(info, name, "A (migrated without --free-page-hint)",
+                             false);
+        }
     }
     if (hinted) {
         check_hint_switch(a, name, seed);
@@ -338,6 +642,7 @@ main(void)
                   "e2e-selftest", NULL);
     }
     hinted = run_variant(lab, "e2e-hinted", true, "4242");
+    check_defined_domain(lab, "777");
 
     if (plain != 0 && hinted != 0) {
         tap(hinted < plain, NULL,
