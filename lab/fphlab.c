@@ -505,6 +505,19 @@ host_stop(FphLab *lab, FphHost *h)
 }
 
 bool
+fph_lab_restart_host(FphLab *lab, FphHost *host,
+                     bool (*while_stopped)(FphHost *host, void *data,
+                                           GError **error),
+                     void *data, GError **error)
+{
+    host_stop(lab, host);
+    if (while_stopped && !while_stopped(host, data, error)) {
+        return false;
+    }
+    return host_start(lab, host, host - lab->hosts, error);
+}
+
+bool
 fph_lab_down(FphLab *lab, bool keep_logs, GError **error)
 {
     size_t i;

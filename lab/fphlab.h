@@ -53,6 +53,14 @@ bool fph_lab_up(FphLab *lab, GError **error);
  * daemons and both QEMUs, is moved below lab->logs; otherwise removed. */
 bool fph_lab_down(FphLab *lab, bool keep_logs, GError **error);
 
+/* Stop the libvirtd of HOST (destroying its domains), call while_stopped
+ * (if not NULL), and start it again on the same state: its files, such as
+ * its cache of QEMU capabilities, stay. */
+bool fph_lab_restart_host(FphLab *lab, FphHost *host,
+                          bool (*while_stopped)(FphHost *host, void *data,
+                                                GError **error),
+                          void *data, GError **error);
+
 /* Print the state of each host; true if both daemons run. */
 bool fph_lab_status(FphLab *lab);
 

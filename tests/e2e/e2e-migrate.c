@@ -518,6 +518,171 @@ check_flag_refused(FphLab *lab, const char *name, const char *seed)
     }
 }
 
+/*
+ * The C API path: a peer-to-peer migration with virDomainMigrateToURI3()
+ * and VIR_MIGRATE_FREE_PAGE_HINT, and the completed job's statistics from
+ * virDomainGetJobStats() on the destination.
+ */
+static void
+check_api_migration(FphLab *lab, const char *seed)
+{
+    const char *name = "e2e-api";
+    FphHost *a = fph_lab_host(lab, "A");
+    FphHost *b = fph_lab_host(lab, "B");
+    g_autoptr(GError) err = NULL;
+    virConnectPtr src = NULL;
+    virConnectPtr dst = NULL;
+    virDomainPtr dom = NULL;
+    virTypedParameterPtr params = NULL;
+    virTypedParameterPtr stats = NULL;
+    int nparams = 0;
+    int maxparams = 0;
+    int nstats = 0;
+    int type = 0;
+    unsigned long long pages = 0;
+    bool running = false;
+    bool ok;
+    /* the explicit unix transport tells libvirt that a socket on this
+     * machine is another host (virDomainMigrateCheckNotLocal) */
+    g_autofree char *dconnuri = g_str_has_prefix(b->uri, "qemu://") ?
+        g_strconcat("qemu+unix://", b->uri + strlen("qemu://"), NULL) :
+        g_strdup(b->uri);
+
+    if (!CHECK(fph_guest_boot(lab, a, name, GUEST_MIB, true, &err),
+               "%s boots on host A (<memballoon freePageHint='on'>)", name) ||
+        !CHECK(fph_guest_run(a, name, GUEST("fill", PATTERN_FILE, PATTERN_MIB, seed),
+                             0, 600, NULL, &err) &&
+               fph_guest_run(a, name, GUEST("dirty-free", FREED_MIB, seed), 0, 900,
+                             NULL, &err),
+               "%s fills 256 MiB with a pattern, writes then frees 1 GiB", name)) {
+        return;
+    }
+
+    src = fph_host_connect(a, &err);
+    dom = src ? virDomainLookupByName(src, name) : NULL;
+    ok = dom &&
+         virTypedParamsAddString(&params, &nparams, &maxparams,
+                                 VIR_MIGRATE_PARAM_URI, b->migrate_uri) == 0 &&
+         virDomainMigrateToURI3(dom, dconnuri, params, nparams,
+                                VIR_MIGRATE_LIVE | VIR_MIGRATE_PEER2PEER |
+                                VIR_MIGRATE_FREE_PAGE_HINT) == 0;
+    tap(ok, err, "%s: virDomainMigrateToURI3(LIVE | PEER2PEER | FREE_PAGE_HINT) "
+        "A -> B succeeds%s%s", name, ok ? "" : ": ",
+        ok ? "" : virGetLastErrorMessage());
+    virTypedParamsFree(params, nparams);
+    if (dom) {
+        virDomainFree(dom);
+        dom = NULL;
+    }
+    if (src) {
+        virConnectClose(src);
+    }
+    if (!ok) {
+        fph_virsh(a, NULL, NULL, "destroy", name, NULL);
+        return;
+    }
+
+    ok = fph_domain_listed(b, name, &running, NULL) && running &&
+         !fph_domain_listed(a, name, &running, NULL);
+    tap(ok, NULL, "%s runs on B and is gone from A", name);
+
+    dst = fph_host_connect(b, &err);
+    dom = dst ? virDomainLookupByName(dst, name) : NULL;
+    ok = dom &&
+         virDomainGetJobStats(dom, &type, &stats, &nstats,
+                              VIR_DOMAIN_JOB_STATS_COMPLETED) == 0 &&
+         virTypedParamsGetULLong(stats, nstats,
+                                 VIR_DOMAIN_JOB_MEMORY_FREE_PAGE_HINT_PAGES,
+                                 &pages) == 1 &&
+         pages > 0;
+    tap(ok, err, "%s: virDomainGetJobStats(COMPLETED) on B: %s = %llu", name,
+        VIR_DOMAIN_JOB_MEMORY_FREE_PAGE_HINT_PAGES, pages);
+    virTypedParamsFree(stats, nstats);
+    if (dom) {
+        virDomainFree(dom);
+    }
+    if (dst) {
+        virConnectClose(dst);
+    }
+    verify_on(b, name, seed);
+    fph_virsh(b, NULL, NULL, "destroy", name, NULL);
+}
+
+/* Remove the free-page-hint migration parameter from a host's cached
+ * capabilities of our QEMU: for that host's libvirt, QEMU lacks it. */
+static bool
+drop_switch_from_caps(FphHost *host, void *data, GError **error)
+{
+    const char *flag = "  <flag name='migration-param.free-page-hint'/>\n";
+    g_autofree char *dir = g_build_filename(host->dir, "cache", "qemu",
+                                            "capabilities", NULL);
+    g_autoptr(GDir) d = g_dir_open(dir, 0, error);
+    unsigned int *edited = data;
+    const char *f;
+
+    if (!d) {
+        return false;
+    }
+    while ((f = g_dir_read_name(d))) {
+        g_autofree char *path = g_build_filename(dir, f, NULL);
+        g_autofree char *text = NULL;
+        g_auto(GStrv) parts = NULL;
+        g_autofree char *joined = NULL;
+
+        if (!g_str_has_suffix(f, ".xml") ||
+            !g_file_get_contents(path, &text, NULL, error)) {
+            continue;
+        }
+        if (!strstr(text, flag)) {
+            continue;
+        }
+        parts = g_strsplit(text, flag, -1);
+        joined = g_strjoinv("", parts);
+        if (!g_file_set_contents(path, joined, -1, error)) {
+            return false;
+        }
+        (*edited)++;
+    }
+    return true;
+}
+
+/*
+ * With a QEMU that lacks the free-page-hint migration parameter (every
+ * upstream QEMU) the flag is refused.  No such QEMU is in the lab: host A
+ * is restarted with the parameter removed from its cached capabilities of
+ * our QEMU, which libvirt then uses as they are.
+ */
+static void
+check_qemu_without_switch(FphLab *lab)
+{
+    const char *name = "e2e-noswitch";
+    FphHost *a = fph_lab_host(lab, "A");
+    FphHost *b = fph_lab_host(lab, "B");
+    g_autoptr(GError) err = NULL;
+    g_autofree char *errout = NULL;
+    unsigned int edited = 0;
+    bool running = false;
+    bool ok;
+
+    if (!CHECK(fph_lab_restart_host(lab, a, drop_switch_from_caps, &edited, &err) &&
+               edited > 0,
+               "host A restarted with migration-param.free-page-hint removed from "
+               "its cached QEMU capabilities (%u file(s))", edited) ||
+        !CHECK(fph_guest_boot(lab, a, name, 512, true, &err),
+               "%s boots on host A (<memballoon freePageHint='on'>)", name)) {
+        return;
+    }
+    ok = fph_virsh(a, NULL, &errout, "migrate", "--live", "--free-page-hint", name,
+                   b->uri, b->migrate_uri, NULL) != 0 &&
+         errout && strstr(errout, "VIR_MIGRATE_FREE_PAGE_HINT") &&
+         strstr(errout, "not supported by this QEMU binary");
+    tap(ok, NULL, "%s: virsh migrate --free-page-hint with a QEMU without the "
+        "switch is refused: %s", name, errout ? g_strstrip(errout) : "(no error)");
+    ok = fph_domain_listed(a, name, &running, NULL) && running;
+    tap(ok, NULL, "%s still runs on host A", name);
+    fph_virsh(a, NULL, NULL, "destroy", name, NULL);
+}
+
 /* One variant: returns the memory A -> B sent, or 0 on failure. */
 static guint64
 run_variant(FphLab *lab, const char *name, bool hinted, const char *seed)
@@ -582,11 +747,18 @@ run_variant(FphLab *lab, const char *name, bool hinted, const char *seed)
         return 0;
     }
     if (hinted) {
+        guint64 sent_back = 0;
+
         /* without --free-page-hint libvirt switches hinting off */
         info = fph_jobinfo_completed(a, name, &err);
         if (CHECK(info != NULL, "%s: domjobinfo --completed on A", name)) {
             check_hint_stats(info, name, "A (migrated without --free-page-hint)",
                              false);
+            fph_jobinfo_u64(info, "memory_processed", &sent_back);
+            tap(sent < sent_back, NULL,
+                "%s: with --free-page-hint A -> B sent less than B -> A without "
+                "it: %" G_GUINT64_FORMAT " MiB < %" G_GUINT64_FORMAT " MiB",
+                name, sent >> 20, sent_back >> 20);
         }
     }
     if (hinted) {
@@ -643,6 +815,8 @@ main(void)
     }
     hinted = run_variant(lab, "e2e-hinted", true, "4242");
     check_defined_domain(lab, "777");
+    check_api_migration(lab, "31337");
+    check_qemu_without_switch(lab);
 
     if (plain != 0 && hinted != 0) {
         tap(hinted < plain, NULL,
