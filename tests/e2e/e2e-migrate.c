@@ -56,6 +56,8 @@ tap(bool ok, GError *err, const char *fmt, ...)
     va_start(ap, fmt);
     what = g_strdup_vprintf(fmt, ap);
     va_end(ap);
+    /* a TAP line is one line: quoted messages may span several */
+    g_strdelimit(g_strstrip(what), "\r\n", ' ');
     printf("%s %d - %s\n", ok ? "ok" : "not ok", ++tap_n, what);
     if (!ok) {
         g_auto(GStrv) lines = g_strsplit(err ? err->message : "(no detail)", "\n", 0);
