@@ -84,6 +84,35 @@ tap(bool ok, GError *err, const char *fmt, ...)
 
 #define GUEST(...) ((const char *const[]){ "/bin/fph-guest", __VA_ARGS__, NULL })
 
+/* Fill the in-use pattern, then write and free FREED_MIB (free pages that
+ * hold data, the seed's idle guest). */
+static bool
+fill_and_free(FphHost *host, const char *name, const char *seed, GError **error)
+{
+    return fph_guest_run(host, name, GUEST("fill", PATTERN_FILE, PATTERN_MIB, seed),
+                         0, 600, NULL, error) &&
+           fph_guest_run(host, name, GUEST("dirty-free", FREED_MIB, seed), 0, 900,
+                         NULL, error);
+}
+
+/* Every byte of the pattern verifies */
+static bool
+verify_pattern(FphHost *host, const char *name, const char *seed, GError **error)
+{
+    g_autofree char *out = NULL;
+    guint64 n = 0;
+
+    if (!fph_guest_run(host, name, GUEST("verify", PATTERN_FILE, seed), 0, 600,
+                       &out, error)) {
+        return false;
+    }
+    if (!fph_kv_u64(out, "verified", &n) || n != 256ULL << 20) {
+        g_set_error(error, FPH_LAB_ERROR, 0, "unexpected verify output: %s", out);
+        return false;
+    }
+    return true;
+}
+
 static bool
 verify_on(FphHost *host, const char *name, const char *seed)
 {
@@ -92,12 +121,7 @@ verify_on(FphHost *host, const char *name, const char *seed)
     guint64 n = 0;
     bool ok;
 
-    ok = fph_guest_run(host, name, GUEST("verify", PATTERN_FILE, seed), 0, 600,
-                       &out, &err) &&
-         fph_kv_u64(out, "verified", &n) && n == 256ULL << 20;
-    if (!ok && !err) {
-        g_set_error(&err, FPH_LAB_ERROR, 0, "unexpected verify output: %s", out);
-    }
+    ok = verify_pattern(host, name, seed, &err);
     if (!tap(ok, err, "%s on host %s: all 256 MiB of the pattern verify", name,
              host->name)) {
         return false;
@@ -377,10 +401,7 @@ check_defined_domain(FphLab *lab, const char *seed)
                out[VIRTIO_BALLOON_F_REPORTING] == '1',
                "%s: the guest's balloon has FREE_PAGE_HINT (bit 3) and REPORTING "
                "(bit 5): features %s", name, out ? out : "?") ||
-        !CHECK(fph_guest_run(a, name, GUEST("fill", PATTERN_FILE, PATTERN_MIB, seed),
-                             0, 600, NULL, &err) &&
-               fph_guest_run(a, name, GUEST("dirty-free", FREED_MIB, seed), 0, 900,
-                             NULL, &err),
+        !CHECK(fill_and_free(a, name, seed, &err),
                "%s fills 256 MiB with a pattern, writes then frees 1 GiB", name) ||
         !CHECK(fph_migrate(a, b, name, migrate_extra, &err),
                "%s migrates live A -> B (--persistent --free-page-hint); it stays "
@@ -509,12 +530,7 @@ check_flag_refused(FphLab *lab, const char *name, const char *seed)
     ok = fph_domain_listed(a, name, &running, NULL) && running;
     tap(ok, NULL, "%s still runs on host A after the refused migrations", name);
     if (ok) {
-        g_autofree char *out = NULL;
-        guint64 n = 0;
-
-        ok = fph_guest_run(a, name, GUEST("verify", PATTERN_FILE, seed), 0, 600,
-                           &out, &err) &&
-             fph_kv_u64(out, "verified", &n) && n == 256ULL << 20;
+        ok = verify_pattern(a, name, seed, &err);
         tap(ok, err, "%s on host A: all 256 MiB of the pattern verify after the "
             "refused migrations", name);
     }
@@ -552,10 +568,7 @@ check_api_migration(FphLab *lab, const char *seed)
 
     if (!CHECK(fph_guest_boot(lab, a, name, GUEST_MIB, true, &err),
                "%s boots on host A (<memballoon freePageHint='on'>)", name) ||
-        !CHECK(fph_guest_run(a, name, GUEST("fill", PATTERN_FILE, PATTERN_MIB, seed),
-                             0, 600, NULL, &err) &&
-               fph_guest_run(a, name, GUEST("dirty-free", FREED_MIB, seed), 0, 900,
-                             NULL, &err),
+        !CHECK(fill_and_free(a, name, seed, &err),
                "%s fills 256 MiB with a pattern, writes then frees 1 GiB", name)) {
         return;
     }
