@@ -18,12 +18,21 @@
  *                                   for SECONDS (0: until killed)
  *   alloc-verify RESERVE_MIB        allocate all but RESERVE_MIB of
  *                                   MemAvailable, fill, verify, free
+ *   workload FILE WS_MIB DIRTY CHURN
+ *                                   until SIGTERM: rewrite a WS_MIB working
+ *                                   set at DIRTY MiB/s, allocate, touch and
+ *                                   free CHURN MiB/s, and compute with the
+ *                                   rest of the CPU; the amount computed is
+ *                                   the throughput.  Every 100 ms FILE gets
+ *                                   "t=SECONDS work=UNITS ..." (monotonic
+ *                                   clock); FILE.pid holds the PID
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
 #define _GNU_SOURCE
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdbool.h>
@@ -374,6 +383,111 @@ cmd_alloc_verify(uint64_t reserve_mib)
     return 0;
 }
 
+static volatile sig_atomic_t workload_stop;
+
+static void
+workload_on_term(int sig)
+{
+    (void)sig;
+    workload_stop = 1;
+}
+
+static bool
+write_file_atomic(const char *path, const char *text)
+{
+    char tmp[4096];
+    FILE *f;
+
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    f = fopen(tmp, "w");
+    if (!f || fputs(text, f) == EOF || fclose(f) != 0 ||
+        rename(tmp, path) != 0) {
+        fprintf(stderr, "fph-guest: cannot write %s: %s\n", path,
+                strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+/*
+ * The benchmark's workload, our analogue of the seed's kernel compile: a
+ * fixed rate of dirtied memory and of allocations, and as much computing
+ * as the CPU left over allows.  Each slice of 10 ms first catches up with
+ * the two rates, then computes until the slice ends; "work" counts units
+ * of computing, so work per second is what the guest got done.
+ */
+static int
+cmd_workload(const char *path, uint64_t ws_mib, uint64_t dirty_rate,
+             uint64_t churn_rate)
+{
+    const uint64_t ws_pages = ws_mib * MIB / 4096;
+    uint64_t *ws = map_anon(ws_mib * MIB);
+    uint64_t dirtied = 0, churned = 0, work = 0, sink = 0, page = 0;
+    double t0 = now(), next_report = t0, t, slice_end;
+    char line[256];
+    struct sigaction sa = { .sa_handler = workload_on_term };
+
+    if (!ws || ws_pages == 0) {
+        fprintf(stderr, "fph-guest: the working set must be at least 1 MiB\n");
+        return 1;
+    }
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    snprintf(line, sizeof(line), "%d\n", (int)getpid());
+    {
+        char pidfile[4096];
+
+        snprintf(pidfile, sizeof(pidfile), "%s.pid", path);
+        if (!write_file_atomic(pidfile, line)) {
+            return 1;
+        }
+    }
+    while (!workload_stop) {
+        t = now();
+        slice_end = t + 0.01;
+        while ((double)dirtied * 4096 < (t - t0) * dirty_rate * MIB) {
+            ws[page * 512] = pattern_word(dirtied, page);
+            page = (page + 1) % ws_pages;
+            dirtied++;
+        }
+        while ((double)churned < (t - t0) * churn_rate * MIB) {
+            uint64_t *c = map_anon(CHUNK);
+            size_t i;
+
+            if (!c) {
+                return 1;
+            }
+            for (i = 0; i < CHUNK / 8; i += 512) {
+                c[i] = i;
+            }
+            munmap(c, CHUNK);
+            churned += CHUNK;
+        }
+        while (now() < slice_end) {
+            uint64_t i;
+
+            for (i = 0; i < 1024; i++) {
+                sink += pattern_word(sink, i);
+            }
+            work++;
+        }
+        t = now();
+        if (t >= next_report) {
+            snprintf(line, sizeof(line),
+                     "t=%.6f work=%" PRIu64 " dirtied=%" PRIu64
+                     " churned=%" PRIu64 " sink=%" PRIu64 "\n",
+                     t, work, dirtied * 4096, churned, sink & 0xff);
+            if (!write_file_atomic(path, line)) {
+                return 1;
+            }
+            next_report = t + 0.1;
+        }
+    }
+    munmap(ws, ws_mib * MIB);
+    printf("work=%" PRIu64 " seconds=%.2f\n", work, now() - t0);
+    return 0;
+}
+
 static int
 usage(void)
 {
@@ -384,7 +498,8 @@ usage(void)
             "       fph-guest corrupt FILE OFFSET\n"
             "       fph-guest dirty-free MIB SEED\n"
             "       fph-guest dirty MIB RATE_MIB_S SECONDS\n"
-            "       fph-guest alloc-verify RESERVE_MIB\n");
+            "       fph-guest alloc-verify RESERVE_MIB\n"
+            "       fph-guest workload FILE WS_MIB DIRTY_MIB_S CHURN_MIB_S\n");
     return 64;
 }
 
@@ -435,6 +550,16 @@ main(int argc, char **argv)
             return 64;
         }
         return cmd_alloc_verify(a);
+    }
+    if (strcmp(cmd, "workload") == 0 && argc == 6) {
+        uint64_t d;
+
+        if (!parse_u64(argv[3], "WS_MIB", &a) ||
+            !parse_u64(argv[4], "DIRTY_MIB_S", &b) ||
+            !parse_u64(argv[5], "CHURN_MIB_S", &d)) {
+            return 64;
+        }
+        return cmd_workload(argv[2], a, b, d);
     }
     return usage();
 }

@@ -95,6 +95,7 @@ fph_lab_free(FphLab *lab)
     g_free(lab->state);
     g_free(lab->guest);
     g_free(lab->logs);
+    g_free(lab->guest_append);
     g_free(lab);
 }
 
@@ -692,7 +693,7 @@ fph_guest_xml(FphLab *lab, const char *name, unsigned int mem_mib,
         "    <type arch='x86_64' machine='pc'>hvm</type>\n"
         "    <kernel>%s/vmlinuz</kernel>\n"
         "    <initrd>%s/initrd.img</initrd>\n"
-        "    <cmdline>console=ttyS0 loglevel=6 mitigations=off</cmdline>\n"
+        "    <cmdline>console=ttyS0 loglevel=6 mitigations=off%s%s</cmdline>\n"
         "  </os>\n"
         "  <clock offset='utc'/>\n"
         "  <on_poweroff>destroy</on_poweroff>\n"
@@ -710,7 +711,10 @@ fph_guest_xml(FphLab *lab, const char *name, unsigned int mem_mib,
         "    <memballoon model='virtio'%s/>\n"
         "  </devices>\n"
         "</domain>\n",
-        name, mem_mib, lab->guest, lab->guest, lab->prefix, lab->prefix, name,
+        name, mem_mib, lab->guest, lab->guest,
+        lab->guest_append ? " " : "",
+        lab->guest_append ? lab->guest_append : "",
+        lab->prefix, lab->prefix, name,
         lab->prefix, name, free_page_hint ? " freePageHint='on'" : "");
 }
 

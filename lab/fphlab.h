@@ -34,6 +34,7 @@ typedef struct {
     char *state;        /* the lab's state directory */
     char *guest;        /* directory with vmlinuz and initrd.img */
     char *logs;         /* where the state of a failed run is kept */
+    char *guest_append; /* appended to the guest kernel's command line */
     FphHost hosts[FPH_LAB_NHOSTS];
 } FphLab;
 

@@ -52,13 +52,15 @@ apt_get() {
     DEBIAN_FRONTEND=noninteractive apt-get $(apt_opts) "$@"
 }
 
-# Packages the build, the guest image and the lab need on the host.
+# Packages the build, the guest image, the lab and the benchmark's plots
+# need on the host.
 FPH_HOST_PACKAGES="
     build-essential git meson ninja-build pkg-config python3 flex bison
     libglib2.0-dev libpixman-1-dev zlib1g-dev libfdt-dev
     seabios ipxe-qemu qemu-system-data
     busybox-static cpio xz-utils
     libjson-glib-dev
+    gnuplot-nox
 "
 
 install_host_packages() {

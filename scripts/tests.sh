@@ -109,6 +109,22 @@ run_all_tests() {
     log "all tests passed in $((SECONDS - t0)) s"
 }
 
+# The benchmark (bench/fph-bench.c): its report goes to a new directory
+# below results/, and results/latest points to the last complete one.
+run_bench() {
+    local stamp out
+    case " $* " in
+        *" --help "*|*" -h "*) "$FPH_OWN/bench/fph-bench" --help; return ;;
+    esac
+    own_env
+    lab_cleanup_stale
+    stamp=$(date -u +%Y-%m-%dT%H%MZ)
+    out=$FPH_TOP/results/$stamp
+    "$FPH_OWN/bench/fph-bench" --out "$out" "$@"
+    ln -sfn "$stamp" "$FPH_TOP/results/latest"
+    log "bench: report in results/$stamp/summary.md (results/latest)"
+}
+
 run_demo() {
     own_env
     lab_cleanup_stale
