@@ -302,15 +302,6 @@ guest_dirty_free(FphHost *host, const char *name, unsigned int gib,
 
 /* ---- one migration ---- */
 
-static char *
-dconnuri_of(FphHost *to)
-{
-    /* the unix transport tells libvirt the socket is another host */
-    return g_str_has_prefix(to->uri, "qemu://") ?
-           g_strconcat("qemu+unix://", to->uri + strlen("qemu://"), NULL) :
-           g_strdup(to->uri);
-}
-
 static double
 stat_ull(virTypedParameterPtr stats, int nstats, const char *field)
 {
@@ -349,7 +340,7 @@ static bool
 migrate_once(FphHost *from, FphHost *to, const char *name, const Options *o,
              Run *r, GError **error)
 {
-    g_autofree char *dconnuri = dconnuri_of(to);
+    g_autofree char *dconnuri = fph_host_dconnuri(to);
     virTypedParameterPtr params = NULL;
     virTypedParameterPtr stats = NULL;
     int nparams = 0, maxparams = 0, nstats = 0, type = 0;
@@ -458,49 +449,143 @@ migrate_once(FphHost *from, FphHost *to, const char *name, const Options *o,
 static void
 csv_num(FILE *f, double v, const char *fmt)
 {
-    if (isnan(v)) {
-        fputs(",", f);
-    } else {
-        fputc(',', f);
+    fputc(',', f);
+    if (!isnan(v)) {
         fprintf(f, fmt, v);
     }
 }
 
-static void
-write_csv(const Options *o, GArray *runs)
+#define CSV_HEADER "scenario,size_gib,mode,run,from,to,in_use_mib," \
+    "qemu_total_ms,setup_ms,api_wall_ms,libvirt_elapsed_ms," \
+    "libvirt_cost_ms,downtime_ms,sent_mib,hinted_mib,bandwidth_mib_s," \
+    "sent_before_first_hint_mib,workload_units_s"
+
+/* runs.csv is written run by run, so that an interrupted benchmark keeps
+ * what it measured (and --report can summarize it) */
+static FILE *
+csv_open(const Options *o)
 {
     g_autofree char *file = g_build_filename(o->out, "runs.csv", NULL);
     FILE *f = fopen(file, "w");
-    guint i;
 
     if (!f) {
         g_printerr("fph-bench: cannot write %s: %s\n", file, g_strerror(errno));
-        return;
+        return NULL;
     }
-    fprintf(f, "scenario,size_gib,mode,run,from,to,in_use_mib,qemu_total_ms,"
-            "setup_ms,api_wall_ms,libvirt_elapsed_ms,libvirt_cost_ms,"
-            "downtime_ms,sent_mib,hinted_mib,bandwidth_mib_s,"
-            "sent_before_first_hint_mib,workload_units_s\n");
-    for (i = 0; i < runs->len; i++) {
-        Run *r = &g_array_index(runs, Run, i);
+    fprintf(f, CSV_HEADER "\n");
+    fflush(f);
+    return f;
+}
 
-        fprintf(f, "%s,%u,%s,%u,%s,%s", sc_names[r->sc], r->gib,
-                mode_names[r->mode], r->run, r->from, r->to);
-        csv_num(f, r->in_use_mib, "%.1f");
-        csv_num(f, r->qemu_ms, "%.0f");
-        csv_num(f, r->setup_ms, "%.0f");
-        csv_num(f, r->api_ms, "%.0f");
-        csv_num(f, r->elapsed_ms, "%.0f");
-        csv_num(f, r->api_ms - r->qemu_ms, "%.0f");
-        csv_num(f, r->downtime_ms, "%.0f");
-        csv_num(f, r->sent_mib, "%.1f");
-        csv_num(f, r->hinted_mib, "%.1f");
-        csv_num(f, r->bw_mib_s, "%.1f");
-        csv_num(f, r->sent_before_hint_mib, "%.1f");
-        csv_num(f, r->throughput, "%.1f");
-        fputc('\n', f);
+static void
+csv_append(FILE *f, const Run *r)
+{
+    fprintf(f, "%s,%u,%s,%u,%s,%s", sc_names[r->sc], r->gib,
+            mode_names[r->mode], r->run, r->from, r->to);
+    csv_num(f, r->in_use_mib, "%.1f");
+    csv_num(f, r->qemu_ms, "%.0f");
+    csv_num(f, r->setup_ms, "%.0f");
+    csv_num(f, r->api_ms, "%.0f");
+    csv_num(f, r->elapsed_ms, "%.0f");
+    csv_num(f, r->api_ms - r->qemu_ms, "%.0f");
+    csv_num(f, r->downtime_ms, "%.0f");
+    csv_num(f, r->sent_mib, "%.1f");
+    csv_num(f, r->hinted_mib, "%.1f");
+    csv_num(f, r->bw_mib_s, "%.1f");
+    csv_num(f, r->sent_before_hint_mib, "%.1f");
+    csv_num(f, r->throughput, "%.1f");
+    fputc('\n', f);
+    fflush(f);
+}
+
+static int
+name_index(const char *const *names, int n, const char *name)
+{
+    int i;
+
+    for (i = 0; i < n; i++) {
+        if (g_str_equal(names[i], name)) {
+            return i;
+        }
     }
-    fclose(f);
+    return -1;
+}
+
+static double
+csv_field(char **fields, int i)
+{
+    return fields[i][0] ? g_ascii_strtod(fields[i], NULL) : NAN;
+}
+
+/* Read runs.csv of o->out back, and the sizes, scenarios and modes in it */
+static bool
+csv_read(Options *o, GArray *runs)
+{
+    g_autofree char *file = g_build_filename(o->out, "runs.csv", NULL);
+    g_autofree char *text = NULL;
+    g_auto(GStrv) lines = NULL;
+    g_autoptr(GError) err = NULL;
+    int i, j;
+
+    if (!g_file_get_contents(file, &text, NULL, &err)) {
+        g_printerr("fph-bench: %s\n", err->message);
+        return false;
+    }
+    lines = g_strsplit(text, "\n", -1);
+    if (!lines[0] || !g_str_equal(lines[0], CSV_HEADER)) {
+        g_printerr("fph-bench: %s is not a runs.csv of this benchmark\n", file);
+        return false;
+    }
+    for (j = 0; j < SC_LAST; j++) {
+        o->scenarios[j] = false;
+    }
+    for (j = 0; j < MODE_LAST; j++) {
+        o->modes[j] = false;
+    }
+    g_array_set_size(o->sizes, 0);
+    o->runs = 0;
+    for (i = 1; lines[i] && lines[i][0]; i++) {
+        g_auto(GStrv) f = g_strsplit(lines[i], ",", -1);
+        Run r = { 0 };
+        int sc, mode;
+        bool known = false;
+        guint k;
+
+        if (g_strv_length(f) != 18 ||
+            (sc = name_index(sc_names, SC_LAST, f[0])) < 0 ||
+            (mode = name_index(mode_names, MODE_LAST, f[2])) < 0) {
+            g_printerr("fph-bench: %s:%d: unexpected line\n", file, i + 1);
+            return false;
+        }
+        r.sc = sc;
+        r.mode = mode;
+        r.gib = atoi(f[1]);
+        r.run = atoi(f[3]);
+        g_strlcpy(r.from, f[4], sizeof(r.from));
+        g_strlcpy(r.to, f[5], sizeof(r.to));
+        r.in_use_mib = csv_field(f, 6);
+        r.qemu_ms = csv_field(f, 7);
+        r.setup_ms = csv_field(f, 8);
+        r.api_ms = csv_field(f, 9);
+        r.elapsed_ms = csv_field(f, 10);
+        r.downtime_ms = csv_field(f, 12);
+        r.sent_mib = csv_field(f, 13);
+        r.hinted_mib = csv_field(f, 14);
+        r.bw_mib_s = csv_field(f, 15);
+        r.sent_before_hint_mib = csv_field(f, 16);
+        r.throughput = csv_field(f, 17);
+        g_array_append_val(runs, r);
+        o->scenarios[sc] = true;
+        o->modes[mode] = true;
+        o->runs = MAX(o->runs, r.run + 1);
+        for (k = 0; k < o->sizes->len; k++) {
+            known |= g_array_index(o->sizes, unsigned int, k) == r.gib;
+        }
+        if (!known) {
+            g_array_append_val(o->sizes, r.gib);
+        }
+    }
+    return runs->len > 0;
 }
 
 typedef struct {
@@ -921,7 +1006,7 @@ one_run(FphLab *lab, const Options *o, const char *name, FphHost **cur,
 
 static bool
 bench_size(FphLab *lab, const Options *o, unsigned int gib, GArray *runs,
-           GError **error)
+           FILE *csv, GError **error)
 {
     g_autofree char *name = g_strdup_printf("bench-%ug", gib);
     FphHost *cur = fph_lab_host(lab, "A");
@@ -952,6 +1037,7 @@ bench_size(FphLab *lab, const Options *o, unsigned int gib, GArray *runs,
                     return false;
                 }
                 g_array_append_val(runs, r);
+                csv_append(csv, &r);
             }
         }
     }
@@ -1023,6 +1109,8 @@ main(int argc, char **argv)
     g_autofree char *out_arg = NULL;
     g_autofree char *append_arg = NULL;
     gboolean keep_logs = FALSE;
+    gboolean report_only = FALSE;
+    FILE *csv;
     Options o = { .ws_mib = 128, .dirty_rate = 16, .churn_rate = 16 };
     GOptionEntry entries[] = {
         { "runs", 0, 0, G_OPTION_ARG_INT, &runs_arg,
@@ -1042,6 +1130,9 @@ main(int argc, char **argv)
         { "keep-logs", 0, 0, G_OPTION_ARG_NONE, &keep_logs,
           "keep the lab's logs (daemons, QEMU, guest console) also when "
           "every run succeeded", NULL },
+        { "report", 0, 0, G_OPTION_ARG_NONE, &report_only,
+          "do not measure: write summary.md and the plots again from "
+          "runs.csv of --out (of an interrupted benchmark, say)", NULL },
         { "out", 0, 0, G_OPTION_ARG_FILENAME, &out_arg,
           "output directory (required)", "DIR" },
         { NULL }
@@ -1097,6 +1188,19 @@ main(int argc, char **argv)
 
     lab->guest_append = g_steal_pointer(&append_arg);
     o.guest_append = lab->guest_append;
+    if (report_only) {
+        if (!csv_read(&o, runs)) {
+            return 1;
+        }
+        write_summary(&o, runs, started);
+        write_plots(&o, runs);
+        printf("[bench] %u runs read; report in %s/summary.md\n", runs->len,
+               o.out);
+        return 0;
+    }
+    if (!(csv = csv_open(&o))) {
+        return 1;
+    }
     fph_lab_teardown_on_exit(lab);
     printf("[bench] bringing the lab up\n");
     if (!fph_lab_up(lab, &err)) {
@@ -1105,7 +1209,7 @@ main(int argc, char **argv)
     }
     for (s = 0; ok && s < o.sizes->len; s++) {
         ok = bench_size(lab, &o, g_array_index(o.sizes, unsigned int, s), runs,
-                        &err);
+                        csv, &err);
     }
     if (!ok) {
         g_printerr("fph-bench: %s\n", err->message);
@@ -1113,7 +1217,7 @@ main(int argc, char **argv)
     fph_lab_down(lab, !ok || keep_logs, NULL);
     fph_lab_teardown_done();
 
-    write_csv(&o, runs);
+    fclose(csv);
     write_summary(&o, runs, started);
     write_plots(&o, runs);
     printf("[bench] %u runs; report in %s/summary.md\n", runs->len, o.out);

@@ -679,6 +679,14 @@ fph_host_connect(FphHost *host, GError **error)
 }
 
 char *
+fph_host_dconnuri(FphHost *host)
+{
+    return g_str_has_prefix(host->uri, "qemu://") ?
+           g_strconcat("qemu+unix://", host->uri + strlen("qemu://"), NULL) :
+           g_strdup(host->uri);
+}
+
+char *
 fph_guest_xml(FphLab *lab, const char *name, unsigned int mem_mib,
               bool free_page_hint)
 {

@@ -78,6 +78,11 @@ int fph_virshv(FphHost *host, const char *const *argv, char **out, char **err);
 
 virConnectPtr fph_host_connect(FphHost *host, GError **error);
 
+/* HOST's URI as the dconnuri of a peer-to-peer migration: with the
+ * explicit unix transport, which tells libvirt that a socket on this
+ * machine is another host (virDomainMigrateCheckNotLocal). */
+char *fph_host_dconnuri(FphHost *host);
+
 /* Domain XML of the test guest: TCG, mem_mib of RAM, the agent channel and
  * a virtio balloon, with freePageHint='on' if free_page_hint (the IOThread
  * it needs is left for libvirt to assign). */

@@ -115,6 +115,7 @@ run_bench() {
     local stamp out
     case " $* " in
         *" --help "*|*" -h "*) "$FPH_OWN/bench/fph-bench" --help; return ;;
+        *" --report "*) "$FPH_OWN/bench/fph-bench" "$@"; return ;;
     esac
     own_env
     lab_cleanup_stale

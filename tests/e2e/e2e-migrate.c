@@ -471,6 +471,42 @@ check_hint_stats(GHashTable *info, const char *name, const char *where,
  * domain without freePageHint='on' and with post-copy; the domain keeps
  * running on A with its memory intact.
  */
+/* A peer-to-peer migration with VIR_MIGRATE_PARAM_FREE_PAGE_HINT_WAIT and
+ * without VIR_MIGRATE_FREE_PAGE_HINT fails; *msg gets libvirt's error. */
+static bool
+refused_wait_without_flag(FphHost *from, FphHost *to, const char *name,
+                          char **msg)
+{
+    g_autofree char *dconnuri = fph_host_dconnuri(to);
+    virConnectPtr src = fph_host_connect(from, NULL);
+    virDomainPtr dom = src ? virDomainLookupByName(src, name) : NULL;
+    virTypedParameterPtr params = NULL;
+    int nparams = 0;
+    int maxparams = 0;
+    bool refused = false;
+
+    if (dom &&
+        virTypedParamsAddString(&params, &nparams, &maxparams,
+                                VIR_MIGRATE_PARAM_URI, to->migrate_uri) == 0 &&
+        virTypedParamsAddULLong(&params, &nparams, &maxparams,
+                                VIR_MIGRATE_PARAM_FREE_PAGE_HINT_WAIT,
+                                1000) == 0) {
+        refused = virDomainMigrateToURI3(dom, dconnuri, params, nparams,
+                                         VIR_MIGRATE_LIVE |
+                                         VIR_MIGRATE_PEER2PEER) < 0;
+        *msg = g_strdup(virGetLastErrorMessage());
+    }
+    virTypedParamsFree(params, nparams);
+    if (dom) {
+        virDomainFree(dom);
+    }
+    if (src) {
+        virConnectClose(src);
+    }
+    return refused && *msg && strstr(*msg, "free_page_hint.wait") &&
+           strstr(*msg, "VIR_MIGRATE_FREE_PAGE_HINT");
+}
+
 static void
 check_flag_refused(FphLab *lab, const char *name, const char *seed)
 {
@@ -482,7 +518,7 @@ check_flag_refused(FphLab *lab, const char *name, const char *seed)
     virConnectPtr dst = NULL;
     virDomainPtr dom = NULL;
     virDomainPtr moved = NULL;
-    const char *msg = NULL;
+    char *msg = NULL;
     bool running = false;
     bool ok;
 
@@ -508,12 +544,13 @@ check_flag_refused(FphLab *lab, const char *name, const char *seed)
         moved = virDomainMigrate3(dom, dst, NULL, 0,
                                   VIR_MIGRATE_LIVE | VIR_MIGRATE_POSTCOPY |
                                   VIR_MIGRATE_FREE_PAGE_HINT);
-        msg = virGetLastErrorMessage();
+        msg = g_strdup(virGetLastErrorMessage());
     }
     tap(dom && !moved && msg && strstr(msg, "VIR_MIGRATE_FREE_PAGE_HINT") &&
         strstr(msg, "VIR_MIGRATE_POSTCOPY"), err,
         "%s: virDomainMigrate3(LIVE | POSTCOPY | FREE_PAGE_HINT) is refused: %s",
         name, msg ? msg : "(no error)");
+    g_clear_pointer(&msg, g_free);
     if (moved) {
         virDomainFree(moved);
     }
@@ -526,6 +563,20 @@ check_flag_refused(FphLab *lab, const char *name, const char *seed)
     if (src) {
         virConnectClose(src);
     }
+
+    /* the wait needs the flag */
+    ok = fph_virsh(a, NULL, &errout, "migrate", "--live", "--free-page-hint-wait",
+                   "1000", name, b->uri, b->migrate_uri, NULL) != 0 &&
+         errout && strstr(errout, "--free-page-hint-wait") &&
+         strstr(errout, "--free-page-hint ");
+    tap(ok, NULL, "%s: virsh refuses --free-page-hint-wait without "
+        "--free-page-hint: %s", name, errout ? g_strstrip(errout) : "(no error)");
+    g_clear_pointer(&errout, g_free);
+    ok = refused_wait_without_flag(a, b, name, &msg);
+    tap(ok, NULL, "%s: virDomainMigrateToURI3 with %s but without "
+        "VIR_MIGRATE_FREE_PAGE_HINT is refused: %s", name,
+        VIR_MIGRATE_PARAM_FREE_PAGE_HINT_WAIT, msg ? msg : "(no error)");
+    g_clear_pointer(&msg, g_free);
 
     ok = fph_domain_listed(a, name, &running, NULL) && running;
     tap(ok, NULL, "%s still runs on host A after the refused migrations", name);
@@ -560,11 +611,7 @@ check_api_migration(FphLab *lab, const char *seed)
     unsigned long long pages = 0;
     bool running = false;
     bool ok;
-    /* the explicit unix transport tells libvirt that a socket on this
-     * machine is another host (virDomainMigrateCheckNotLocal) */
-    g_autofree char *dconnuri = g_str_has_prefix(b->uri, "qemu://") ?
-        g_strconcat("qemu+unix://", b->uri + strlen("qemu://"), NULL) :
-        g_strdup(b->uri);
+    g_autofree char *dconnuri = fph_host_dconnuri(b);
 
     if (!CHECK(fph_guest_boot(lab, a, name, GUEST_MIB, true, &err),
                "%s boots on host A (<memballoon freePageHint='on'>)", name) ||
@@ -578,11 +625,15 @@ check_api_migration(FphLab *lab, const char *seed)
     ok = dom &&
          virTypedParamsAddString(&params, &nparams, &maxparams,
                                  VIR_MIGRATE_PARAM_URI, b->migrate_uri) == 0 &&
+         virTypedParamsAddULLong(&params, &nparams, &maxparams,
+                                 VIR_MIGRATE_PARAM_FREE_PAGE_HINT_WAIT,
+                                 10000) == 0 &&
          virDomainMigrateToURI3(dom, dconnuri, params, nparams,
                                 VIR_MIGRATE_LIVE | VIR_MIGRATE_PEER2PEER |
                                 VIR_MIGRATE_FREE_PAGE_HINT) == 0;
-    tap(ok, err, "%s: virDomainMigrateToURI3(LIVE | PEER2PEER | FREE_PAGE_HINT) "
-        "A -> B succeeds%s%s", name, ok ? "" : ": ",
+    tap(ok, err, "%s: virDomainMigrateToURI3(LIVE | PEER2PEER | FREE_PAGE_HINT, "
+        "%s=10000) A -> B succeeds%s%s", name,
+        VIR_MIGRATE_PARAM_FREE_PAGE_HINT_WAIT, ok ? "" : ": ",
         ok ? "" : virGetLastErrorMessage());
     virTypedParamsFree(params, nparams);
     if (dom) {
@@ -733,6 +784,21 @@ run_variant(FphLab *lab, const char *name, bool hinted, const char *seed)
 
     if (!hinted) {
         check_flag_refused(lab, name, seed);
+    } else {
+        g_autofree char *errout = NULL;
+        bool refused;
+
+        /* QEMU refuses the value and names the parameter; the guest stays */
+        refused = fph_virsh(a, NULL, &errout, "migrate", "--live",
+                            "--free-page-hint", "--free-page-hint-wait", "60001",
+                            name, b->uri, b->migrate_uri, NULL) != 0 &&
+                  errout && strstr(errout, "free_page_hint_wait") &&
+                  strstr(errout, "60000") &&
+                  fph_domain_listed(a, name, &running, NULL) && running;
+        tap(refused, NULL,
+            "%s: virsh migrate --free-page-hint-wait 60001 fails, names the "
+            "parameter and its range, %s stays on A: %s", name, name,
+            errout ? g_strstrip(errout) : "(no error)");
     }
 
     if (!CHECK(fph_migrate(a, b, name, hinted ? hint_flag : NULL, &err) &&
