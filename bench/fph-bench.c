@@ -177,7 +177,8 @@ poll_once(virDomainPtr dom, Poller *p)
     if (g_str_equal(status, "setup") || g_str_equal(status, "active") ||
         g_str_equal(status, "device")) {
         p->seen_running = true;
-    } else if (p->seen_running && g_str_equal(status, "completed")) {
+    } else if (p->seen_running && g_str_equal(status, "completed") &&
+               s.total_ms > 0) {
         p->total_ms = s.total_ms;
         p->setup_ms = s.setup_ms;
     }
@@ -565,6 +566,9 @@ csv_read(Options *o, GArray *runs)
         g_strlcpy(r.to, f[5], sizeof(r.to));
         r.in_use_mib = csv_field(f, 6);
         r.qemu_ms = csv_field(f, 7);
+        if (r.qemu_ms <= 0) {
+            r.qemu_ms = NAN;    /* a sample of an older benchmark */
+        }
         r.setup_ms = csv_field(f, 8);
         r.api_ms = csv_field(f, 9);
         r.elapsed_ms = csv_field(f, 10);
@@ -1189,10 +1193,15 @@ main(int argc, char **argv)
     lab->guest_append = g_steal_pointer(&append_arg);
     o.guest_append = lab->guest_append;
     if (report_only) {
+        g_autofree char *base = g_path_get_basename(o.out);
+        g_autofree char *measured = NULL;
+
         if (!csv_read(&o, runs)) {
             return 1;
         }
-        write_summary(&o, runs, started);
+        measured = g_strdup_printf("measured as %s, summarized %s",
+                                   base, started);
+        write_summary(&o, runs, measured);
         write_plots(&o, runs);
         printf("[bench] %u runs read; report in %s/summary.md\n", runs->len,
                o.out);
