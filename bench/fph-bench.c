@@ -845,6 +845,8 @@ write_plots(const Options *o, GArray *runs)
     /* one block per scenario and mode: size, time, bytes, bounds */
     for (sc = 0; sc < SC_LAST; sc++) {
         for (m = 0; m < MODE_LAST; m++) {
+            int rows = 0;
+
             fprintf(f, "# %s %s\n", sc_names[sc], mode_names[m]);
             for (i = 0; i < o->sizes->len; i++) {
                 unsigned int gib = g_array_index(o->sizes, unsigned int, i);
@@ -858,6 +860,11 @@ write_plots(const Options *o, GArray *runs)
                 fprintf(f, "%u %f %f %f %f %f %f %f %f\n", gib, t.med, t.min,
                         t.max, b.med, b.min, b.max,
                         lower_bound_ms(runs, sc, gib), u.med);
+                rows++;
+            }
+            if (rows == 0) {
+                /* gnuplot's "index" counts only blocks with a line */
+                fprintf(f, "nan nan nan nan nan nan nan nan nan\n");
             }
             fprintf(f, "\n\n");
         }
