@@ -849,6 +849,59 @@ run_variant(FphLab *lab, const char *name, bool hinted, const char *seed)
     return sent;
 }
 
+/*
+ * Twenty migrations back and forth, every other one with
+ * --free-page-hint: each hinted one must hint pages (QEMU patch 9: a
+ * migration that completed while the guest hinted used to leave the next
+ * host deaf to the guest's hints, silently and for good), each one
+ * without the flag none, and the pattern verifies after every one.
+ */
+static void
+check_back_and_forth(FphLab *lab, const char *seed)
+{
+    const char *name = "e2e-twenty";
+    /* with the wait, a guest that can hint always does before the bulk
+     * stage, so 0 pages means the device did not hear it */
+    const char *const hint_flag[] = { "--free-page-hint",
+                                      "--free-page-hint-wait", "10000", NULL };
+    g_autoptr(GError) err = NULL;
+    unsigned int i;
+
+    if (!CHECK(fph_guest_boot(lab, fph_lab_host(lab, "A"), name, 1024, true,
+                              &err) &&
+               fph_guest_run(fph_lab_host(lab, "A"), name,
+                             GUEST("fill", PATTERN_FILE, PATTERN_MIB, seed),
+                             0, 600, NULL, &err),
+               "%s boots on A and fills 256 MiB with a pattern", name)) {
+        return;
+    }
+    for (i = 0; i < 20; i++) {
+        FphHost *from = fph_lab_host(lab, i % 2 ? "B" : "A");
+        FphHost *to = fph_lab_host(lab, i % 2 ? "A" : "B");
+        bool hinted = i % 2 == 0;
+        g_autoptr(GHashTable) info = NULL;
+        guint64 pages = 0;
+        bool ok;
+
+        ok = fph_migrate(from, to, name, hinted ? hint_flag : NULL, &err) &&
+             (info = fph_jobinfo_completed(to, name, &err)) != NULL;
+        if (ok) {
+            fph_jobinfo_u64(info, "memory_free_page_hint_pages", &pages);
+            ok = hinted ? pages > 0 : pages == 0;
+        }
+        ok = ok && verify_pattern(to, name, seed, &err);
+        if (!tap(ok, err, "%s: migration %u/20 %s -> %s%s: %" G_GUINT64_FORMAT
+                 " pages hinted, the pattern verifies", name, i + 1, from->name,
+                 to->name, hinted ? " with --free-page-hint (wait 10 s)" : "",
+                 pages)) {
+            fph_virsh(to, NULL, NULL, "destroy", name, NULL);
+            fph_virsh(from, NULL, NULL, "destroy", name, NULL);
+            return;
+        }
+    }
+    fph_virsh(fph_lab_host(lab, "A"), NULL, NULL, "destroy", name, NULL);
+}
+
 /* The verifier itself must be able to fail: a flipped byte is reported. */
 static void
 check_verifier_detects_corruption(FphLab *lab, const char *name)
@@ -897,6 +950,8 @@ main(void)
     hinted = run_variant(lab, "e2e-hinted", true, "4242");
     check_defined_domain(lab, "777");
     check_api_migration(lab, "31337");
+    /* before host A is made to believe its QEMU lacks the switch */
+    check_back_and_forth(lab, "2020");
     check_qemu_without_switch(lab);
 
     if (plain != 0 && hinted != 0) {
