@@ -18,6 +18,9 @@
  *                                   for SECONDS (0: until killed)
  *   alloc-verify RESERVE_MIB        allocate all but RESERVE_MIB of
  *                                   MemAvailable, fill, verify, free
+ *   alloc MIB                       allocate MIB, fill, verify, free (more
+ *                                   than MemAvailable makes the kernel
+ *                                   reclaim or kill)
  *   workload FILE WS_MIB DIRTY CHURN
  *                                   until SIGTERM: rewrite a WS_MIB working
  *                                   set at DIRTY MiB/s, allocate, touch and
@@ -346,26 +349,16 @@ cmd_dirty(uint64_t mib, uint64_t rate, uint64_t seconds)
     return 0;
 }
 
+/* Allocate mib MiB, write a pattern to all of it and verify it back */
 static int
-cmd_alloc_verify(uint64_t reserve_mib)
+alloc_check(uint64_t mib, uint64_t avail)
 {
-    uint64_t total, free_kb, avail;
-    uint64_t bytes;
+    uint64_t bytes = mib * MIB;
     uint64_t *p;
     size_t bad = 0;
     size_t first;
     double t0 = now();
 
-    if (!read_meminfo(&total, &free_kb, &avail)) {
-        return 1;
-    }
-    if (avail / 1024 <= reserve_mib) {
-        fprintf(stderr, "fph-guest: MemAvailable %" PRIu64 " MiB is not more "
-                "than the reserve of %" PRIu64 " MiB\n", avail / 1024,
-                reserve_mib);
-        return 1;
-    }
-    bytes = (avail / 1024 - reserve_mib) * MIB;
     p = map_anon(bytes);
     if (!p) {
         return 1;
@@ -381,6 +374,34 @@ cmd_alloc_verify(uint64_t reserve_mib)
     printf("alloc_verified=%" PRIu64 " MemAvailable=%" PRIu64
            " seconds=%.2f\n", bytes, avail, now() - t0);
     return 0;
+}
+
+static int
+cmd_alloc(uint64_t mib)
+{
+    uint64_t total, free_kb, avail;
+
+    if (!read_meminfo(&total, &free_kb, &avail)) {
+        return 1;
+    }
+    return alloc_check(mib, avail);
+}
+
+static int
+cmd_alloc_verify(uint64_t reserve_mib)
+{
+    uint64_t total, free_kb, avail;
+
+    if (!read_meminfo(&total, &free_kb, &avail)) {
+        return 1;
+    }
+    if (avail / 1024 <= reserve_mib) {
+        fprintf(stderr, "fph-guest: MemAvailable %" PRIu64 " MiB is not more "
+                "than the reserve of %" PRIu64 " MiB\n", avail / 1024,
+                reserve_mib);
+        return 1;
+    }
+    return alloc_check(avail / 1024 - reserve_mib, avail);
 }
 
 static volatile sig_atomic_t workload_stop;
@@ -499,6 +520,7 @@ usage(void)
             "       fph-guest dirty-free MIB SEED\n"
             "       fph-guest dirty MIB RATE_MIB_S SECONDS\n"
             "       fph-guest alloc-verify RESERVE_MIB\n"
+            "       fph-guest alloc MIB\n"
             "       fph-guest workload FILE WS_MIB DIRTY_MIB_S CHURN_MIB_S\n");
     return 64;
 }
@@ -550,6 +572,12 @@ main(int argc, char **argv)
             return 64;
         }
         return cmd_alloc_verify(a);
+    }
+    if (strcmp(cmd, "alloc") == 0 && argc == 3) {
+        if (!parse_u64(argv[2], "MIB", &a)) {
+            return 64;
+        }
+        return cmd_alloc(a);
     }
     if (strcmp(cmd, "workload") == 0 && argc == 6) {
         uint64_t d;

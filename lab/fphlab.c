@@ -519,6 +519,50 @@ fph_lab_restart_host(FphLab *lab, FphHost *host,
 }
 
 bool
+fph_lab_restart_daemon(FphLab *lab, FphHost *host, bool *killed,
+                       GError **error)
+{
+    int i;
+
+    *killed = false;
+    host_load_record(host);
+    if (host_running(host)) {
+        kill(host->pid, SIGTERM);
+        for (i = 0; i < 600 && host_running(host); i++) {
+            waitpid(host->pid, NULL, WNOHANG);
+            g_usleep(100 * 1000);
+        }
+        if (host_running(host)) {
+            kill(host->pid, SIGKILL);
+            *killed = true;
+            for (i = 0; i < 100 && host_running(host); i++) {
+                waitpid(host->pid, NULL, WNOHANG);
+                g_usleep(100 * 1000);
+            }
+        }
+        waitpid(host->pid, NULL, WNOHANG);
+    }
+    host->pid = 0;
+    host->starttime = 0;
+    return host_start(lab, host, host - lab->hosts, error);
+}
+
+pid_t
+fph_host_qemu_pid(FphHost *host, const char *dom)
+{
+    g_autofree char *name = g_strdup_printf("%s.pid", dom);
+    g_autofree char *path = g_build_filename(host->dir, "run", "qemu", name, NULL);
+    g_autofree char *text = NULL;
+    long long pid;
+
+    if (!g_file_get_contents(path, &text, NULL, NULL) ||
+        (pid = g_ascii_strtoll(text, NULL, 10)) <= 0 || kill((pid_t)pid, 0) < 0) {
+        return 0;
+    }
+    return (pid_t)pid;
+}
+
+bool
 fph_lab_down(FphLab *lab, bool keep_logs, GError **error)
 {
     size_t i;
@@ -1063,9 +1107,9 @@ fph_guest_run(FphHost *host, const char *name, const char *const *argv,
 
 /* The destination's libvirtd connects to the guest agent once QEMU reports
  * the agent's port open; until then agent commands fail "for now". */
-static bool
-wait_agent_by_name(FphHost *host, const char *name, int timeout_s,
-                   GError **error)
+bool
+fph_guest_wait_agent_on(FphHost *host, const char *name, int timeout_s,
+                        GError **error)
 {
     virConnectPtr conn = NULL;
     virDomainPtr dom = host_domain(host, name, &conn, error);
@@ -1076,7 +1120,7 @@ wait_agent_by_name(FphHost *host, const char *name, int timeout_s,
     }
     ok = fph_guest_wait_agent(dom, timeout_s, error);
     if (!ok) {
-        g_prefix_error(error, "%s on host %s after migration: ", name, host->name);
+        g_prefix_error(error, "%s on host %s: ", name, host->name);
     }
     virDomainFree(dom);
     virConnectClose(conn);
@@ -1149,5 +1193,5 @@ fph_migrate(FphHost *from, FphHost *to, const char *name,
                     "after migration %s still runs on host %s", name, from->name);
         return false;
     }
-    return wait_agent_by_name(to, name, 120, error);
+    return fph_guest_wait_agent_on(to, name, 120, error);
 }

@@ -62,6 +62,16 @@ bool fph_lab_restart_host(FphLab *lab, FphHost *host,
                                                 GError **error),
                           void *data, GError **error);
 
+/* Restart the libvirtd of HOST as a service manager does: SIGTERM (SIGKILL
+ * after 60 s, *killed tells), then start it again on the same state.  Its
+ * domains keep running and libvirt reconnects to them. */
+bool fph_lab_restart_daemon(FphLab *lab, FphHost *host, bool *killed,
+                            GError **error);
+
+/* The PID of the QEMU of domain DOM on HOST (from libvirt's pid file), or
+ * 0 if it does not run. */
+pid_t fph_host_qemu_pid(FphHost *host, const char *dom);
+
 /* Print the state of each host; true if both daemons run. */
 bool fph_lab_status(FphLab *lab);
 
@@ -96,6 +106,9 @@ JsonNode *fph_qmp(FphHost *host, const char *dom, const char *cmd,
 
 /* Wait until the guest agent of DOM answers guest-ping. */
 bool fph_guest_wait_agent(virDomainPtr dom, int timeout_s, GError **error);
+/* The same for the domain NAME on HOST */
+bool fph_guest_wait_agent_on(FphHost *host, const char *name, int timeout_s,
+                             GError **error);
 
 /* Run argv in the guest through guest-exec; wait for it to exit. */
 typedef struct {

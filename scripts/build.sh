@@ -42,37 +42,53 @@ libvirt_setup_args() {
     printf '%s\n' "${a[@]}"
 }
 
-# build_tree PROJECT: configure (when the options changed), build and
-# install the tree in $FPH_SRC/PROJECT as it is
+# build_tree PROJECT [NAME [TARGET...]]: configure (when the options
+# changed) and build the tree in $FPH_SRC/PROJECT as it is, in
+# $FPH_OBJ/NAME (default: PROJECT) with the options ${NAME}_args prints.
+# With no TARGET everything is built and installed; with targets only
+# those are built, and nothing is installed.
 build_tree() {
-    local project=$1 src=$FPH_SRC/$1 obj=$FPH_OBJ/$1 conf args
-    mapfile -t args < <("${project}_args")
+    local project=$1 name=${2:-$1} src=$FPH_SRC/$1 obj=$FPH_OBJ/${2:-$1} conf args
+    local -a targets=("${@:3}")
+    mapfile -t args < <("${name//-/_}_args")
     conf=$(printf '%s\n' "${args[@]}" | sha256sum | cut -d' ' -f1)
-    if [ ! -f "$obj/build.ninja" ] || ! stamp_ok "conf-$project" "$conf"; then
-        log "$project: configuring"
+    if [ ! -f "$obj/build.ninja" ] || ! stamp_ok "conf-$name" "$conf"; then
+        log "$name: configuring"
         rm -rf "$obj"
         mkdir -p "$obj"
         if [ "$project" = qemu ]; then
             (cd "$obj" && "$src/configure" "${args[@]}")
         else
             meson setup "$obj" "$src" "${args[@]}"
-        fi > "$FPH_BUILD/$project-configure.log" 2>&1 ||
-            { tail -30 "$FPH_BUILD/$project-configure.log" >&2; die "$project: configure failed (log: $FPH_BUILD/$project-configure.log)"; }
-        stamp_set "conf-$project" "$conf"
+        fi > "$FPH_BUILD/$name-configure.log" 2>&1 ||
+            { tail -30 "$FPH_BUILD/$name-configure.log" >&2; die "$name: configure failed (log: $FPH_BUILD/$name-configure.log)"; }
+        stamp_set "conf-$name" "$conf"
     fi
-    log "$project: building (ninja -j$FPH_JOBS)"
-    ninja -C "$obj" -j"$FPH_JOBS" > "$FPH_BUILD/$project-build.log" 2>&1 ||
-        { grep -E 'error|FAILED' "$FPH_BUILD/$project-build.log" | head -30 >&2; die "$project: build failed (log: $FPH_BUILD/$project-build.log)"; }
-    meson install -C "$obj" --only-changed --quiet > "$FPH_BUILD/$project-install.log" 2>&1 ||
-        die "$project: install failed (log: $FPH_BUILD/$project-install.log)"
+    log "$name: building (ninja -j$FPH_JOBS${targets:+ ${targets[*]}})"
+    ninja -C "$obj" -j"$FPH_JOBS" "${targets[@]}" > "$FPH_BUILD/$name-build.log" 2>&1 ||
+        { grep -E 'error|FAILED' "$FPH_BUILD/$name-build.log" | head -30 >&2; die "$name: build failed (log: $FPH_BUILD/$name-build.log)"; }
+    [ ${#targets[@]} -eq 0 ] || return 0
+    meson install -C "$obj" --only-changed --quiet > "$FPH_BUILD/$name-install.log" 2>&1 ||
+        die "$name: install failed (log: $FPH_BUILD/$name-install.log)"
 }
 
 qemu_args() { qemu_configure_args; }
 libvirt_args() { libvirt_setup_args; }
+# The sanitizer build of the QEMU queue: AddressSanitizer and
+# UndefinedBehaviorSanitizer (QEMU's --enable-sanitizers), for the qtests
+# that feed the device what a guest may (see docs/reliability.md).
+qemu_asan_args() { qemu_configure_args; echo --enable-sanitizers; }
+FPH_QEMU_ASAN_TARGETS=(qemu-system-x86_64 tests/qtest/virtio-balloon-hint-test)
 
 build_qemu() {
     pq_sync "$FPH_SRC/qemu" qemu
     build_tree qemu
+}
+
+# Only the QEMU binary and the qtest that uses it; not installed.
+build_qemu_asan() {
+    pq_sync "$FPH_SRC/qemu" qemu
+    build_tree qemu qemu-asan "${FPH_QEMU_ASAN_TARGETS[@]}"
 }
 
 build_libvirt() {

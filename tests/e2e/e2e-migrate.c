@@ -26,7 +26,7 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
-#include "fphlab.h"
+#include "e2e-common.h"
 
 #include <libvirt/virterror.h>
 
@@ -36,109 +36,6 @@
 #include <unistd.h>
 
 #define GUEST_MIB 2048
-#define PATTERN_MIB "256"
-#define FREED_MIB "1024"
-#define ALLOC_RESERVE_MIB "128"
-#define PATTERN_FILE "/run/fph-pattern"
-
-static int tap_n;
-static int tap_failed;
-
-static bool
-tap(bool ok, GError *err, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
-
-static bool
-tap(bool ok, GError *err, const char *fmt, ...)
-{
-    g_autofree char *what = NULL;
-    va_list ap;
-
-    va_start(ap, fmt);
-    what = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    /* a TAP line is one line: quoted messages may span several */
-    g_strdelimit(g_strstrip(what), "\r\n", ' ');
-    printf("%s %d - %s\n", ok ? "ok" : "not ok", ++tap_n, what);
-    if (!ok) {
-        g_auto(GStrv) lines = g_strsplit(err ? err->message : "(no detail)", "\n", 0);
-        size_t i;
-
-        for (i = 0; lines[i]; i++) {
-            printf("# %s\n", lines[i]);
-        }
-        tap_failed++;
-    }
-    fflush(stdout);
-    return ok;
-}
-
-/* Evaluates EXPR before it reads err (argument order is unspecified in C),
- * then reports and clears err. */
-#define CHECK(expr, ...) \
-    ({ \
-        bool ok_ = (expr); \
-        tap(ok_, err, __VA_ARGS__); \
-        g_clear_error(&err); \
-        ok_; \
-    })
-
-#define GUEST(...) ((const char *const[]){ "/bin/fph-guest", __VA_ARGS__, NULL })
-
-/* Fill the in-use pattern, then write and free FREED_MIB (free pages that
- * hold data, the seed's idle guest). */
-static bool
-fill_and_free(FphHost *host, const char *name, const char *seed, GError **error)
-{
-    return fph_guest_run(host, name, GUEST("fill", PATTERN_FILE, PATTERN_MIB, seed),
-                         0, 600, NULL, error) &&
-           fph_guest_run(host, name, GUEST("dirty-free", FREED_MIB, seed), 0, 900,
-                         NULL, error);
-}
-
-/* Every byte of the pattern verifies */
-static bool
-verify_pattern(FphHost *host, const char *name, const char *seed, GError **error)
-{
-    g_autofree char *out = NULL;
-    guint64 n = 0;
-
-    if (!fph_guest_run(host, name, GUEST("verify", PATTERN_FILE, seed), 0, 600,
-                       &out, error)) {
-        return false;
-    }
-    if (!fph_kv_u64(out, "verified", &n) || n != 256ULL << 20) {
-        g_set_error(error, FPH_LAB_ERROR, 0, "unexpected verify output: %s", out);
-        return false;
-    }
-    return true;
-}
-
-static bool
-verify_on(FphHost *host, const char *name, const char *seed)
-{
-    g_autoptr(GError) err = NULL;
-    g_autofree char *out = NULL;
-    guint64 n = 0;
-    bool ok;
-
-    ok = verify_pattern(host, name, seed, &err);
-    if (!tap(ok, err, "%s on host %s: all 256 MiB of the pattern verify", name,
-             host->name)) {
-        return false;
-    }
-
-    g_clear_pointer(&out, g_free);
-    ok = fph_guest_run(host, name, GUEST("alloc-verify", ALLOC_RESERVE_MIB), 0,
-                       900, &out, &err) &&
-         fph_kv_u64(out, "alloc_verified", &n) && n >= 1024ULL << 20;
-    if (!ok && !err) {
-        g_set_error(&err, FPH_LAB_ERROR, 0,
-                    "allocated and verified only %" G_GUINT64_FORMAT " bytes "
-                    "(expected at least 1 GiB): %s", n, out);
-    }
-    return tap(ok, err, "%s on host %s: allocates and verifies %" G_GUINT64_FORMAT
-               " MiB of free memory", name, host->name, n >> 20);
-}
 
 typedef struct {
     guint64 runs;
@@ -268,7 +165,7 @@ check_hint_switch(FphHost *host, const char *name, const char *seed)
     printf("# QMP migrations to a pipe: %" G_GUINT64_FORMAT " MiB sent with "
            "free-page-hint=on, %" G_GUINT64_FORMAT " MiB with off\n",
            on.transferred >> 20, off.transferred >> 20);
-    verify_on(host, name, seed);
+    verify_on(host, name, seed, 1024);
 }
 
 static void check_hint_stats(GHashTable *info, const char *name,
@@ -401,7 +298,7 @@ check_defined_domain(FphLab *lab, const char *seed)
                out[VIRTIO_BALLOON_F_REPORTING] == '1',
                "%s: the guest's balloon has FREE_PAGE_HINT (bit 3) and REPORTING "
                "(bit 5): features %s", name, out ? out : "?") ||
-        !CHECK(fill_and_free(a, name, seed, &err),
+        !CHECK(fill_and_free(a, name, seed, FREED_MIB, &err),
                "%s fills 256 MiB with a pattern, writes then frees 1 GiB", name) ||
         !CHECK(fph_migrate(a, b, name, migrate_extra, &err),
                "%s migrates live A -> B (--persistent --free-page-hint); it stays "
@@ -428,7 +325,7 @@ check_defined_domain(FphLab *lab, const char *seed)
         "%s: A and B report the same hinted pages (%" G_GUINT64_FORMAT ", %"
         G_GUINT64_FORMAT ")", name, pages_a, pages_b);
     fph_virsh(a, NULL, NULL, "undefine", name, NULL);
-    verify_on(b, name, seed);
+    verify_on(b, name, seed, 1024);
     g_clear_pointer(&out, g_free);
     fph_virsh(b, &out, NULL, "dumpxml", "--inactive", name, NULL);
     tap(has_all(out, both), NULL,
@@ -615,7 +512,7 @@ check_api_migration(FphLab *lab, const char *seed)
 
     if (!CHECK(fph_guest_boot(lab, a, name, GUEST_MIB, true, &err),
                "%s boots on host A (<memballoon freePageHint='on'>)", name) ||
-        !CHECK(fill_and_free(a, name, seed, &err),
+        !CHECK(fill_and_free(a, name, seed, FREED_MIB, &err),
                "%s fills 256 MiB with a pattern, writes then frees 1 GiB", name)) {
         return;
     }
@@ -670,7 +567,7 @@ check_api_migration(FphLab *lab, const char *seed)
     if (dst) {
         virConnectClose(dst);
     }
-    verify_on(b, name, seed);
+    verify_on(b, name, seed, 1024);
     fph_virsh(b, NULL, NULL, "destroy", name, NULL);
 }
 
@@ -816,7 +713,7 @@ run_variant(FphLab *lab, const char *name, bool hinted, const char *seed)
     if (hinted) {
         check_hint_stats(info, name, "B", true);
     }
-    if (!verify_on(b, name, seed)) {
+    if (!verify_on(b, name, seed, 1024)) {
         return 0;
     }
 
@@ -824,7 +721,7 @@ run_variant(FphLab *lab, const char *name, bool hinted, const char *seed)
     if (!CHECK(fph_migrate(b, a, name, NULL, &err) &&
                !fph_domain_listed(b, name, &running, NULL),
              "%s migrates live B -> A, runs on A, is gone from B", name) ||
-        !verify_on(a, name, seed)) {
+        !verify_on(a, name, seed, 1024)) {
         return 0;
     }
     if (hinted) {
@@ -935,7 +832,7 @@ main(void)
     printf("TAP version 13\n");
     fph_lab_teardown_on_exit(lab);
     if (!CHECK(fph_lab_up(lab, &err), "lab: hosts A and B are up")) {
-        printf("1..%d\n", tap_n);
+        printf("1..%d\n", tap_count());
         return 1;
     }
 
@@ -960,11 +857,11 @@ main(void)
             " MiB < %" G_GUINT64_FORMAT " MiB", hinted >> 20, plain >> 20);
     }
 
-    if (tap_failed == 0) {
+    if (tap_failures() == 0) {
         fph_lab_teardown_done();
         CHECK(fph_lab_down(lab, false, &err), "lab: torn down");
     }
     /* On failure the exit handler tears the lab down and keeps its logs. */
-    printf("1..%d\n", tap_n);
-    return tap_failed == 0 ? 0 : 1;
+    printf("1..%d\n", tap_count());
+    return tap_failures() == 0 ? 0 : 1;
 }

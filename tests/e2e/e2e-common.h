@@ -1,0 +1,59 @@
+/*
+ * e2e-common: what the e2e tests share: TAP output, the guest's pattern
+ * and the proof that no guest memory was lost.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#pragma once
+
+#include "fphlab.h"
+
+#include <libvirt/virterror.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define PATTERN_MIB "256"
+#define FREED_MIB "1024"
+#define ALLOC_RESERVE_MIB "128"
+#define PATTERN_FILE "/run/fph-pattern"
+
+/* One TAP line: "ok N - what" or "not ok N - what" followed by err's
+ * message as comments.  Returns ok. */
+bool tap(bool ok, GError *err, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+
+/* Tests reported so far, and how many of them failed */
+int tap_count(void);
+int tap_failures(void);
+
+/* Evaluates EXPR before it reads err (argument order is unspecified in C),
+ * then reports and clears err. */
+#define CHECK(expr, ...) \
+    ({ \
+        bool ok_ = (expr); \
+        tap(ok_, err, __VA_ARGS__); \
+        g_clear_error(&err); \
+        ok_; \
+    })
+
+#define GUEST(...) ((const char *const[]){ "/bin/fph-guest", __VA_ARGS__, NULL })
+
+/* Fill the in-use pattern (PATTERN_MIB at PATTERN_FILE), then write and
+ * free mib_freed (free pages that hold data, the seed's idle guest). */
+bool fill_and_free(FphHost *host, const char *name, const char *seed,
+                   const char *mib_freed, GError **error);
+
+/* Every byte of the pattern verifies */
+bool verify_pattern(FphHost *host, const char *name, const char *seed,
+                    GError **error);
+
+/* Two TAP lines: the pattern verifies, and the guest allocates and
+ * verifies at least min_mib of its free memory. */
+bool verify_on(FphHost *host, const char *name, const char *seed,
+               guint64 min_mib);
+
+/* MemFree of the guest NAME in KiB, or 0 with error set */
+guint64 guest_memfree(FphHost *host, const char *name, GError **error);

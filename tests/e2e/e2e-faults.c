@@ -1,0 +1,631 @@
+/*
+ * e2e-faults: faults during the hint phase of a live migration, in the lab
+ * with a real guest.  Each case ends with the guest's pattern verified and
+ * its free memory allocated and verified, wherever the guest ends up.
+ *
+ * The guest (1 GiB, TCG) fills 256 MiB with a pattern and writes then
+ * frees 512 MiB.  Its migrations are started with --free-page-hint,
+ * --free-page-hint-wait and --bandwidth 4 (MiB/s), so that the hint phase
+ * (from the guest's report to the end of the migration, while the guest
+ * holds the pages it reported) lasts long enough for the fault to hit it.
+ * The test sees that phase from inside the guest: MemFree falls, because
+ * the driver keeps every page it reported until the device says DONE.
+ *
+ * The cases (numbers of issue 7):
+ *  1. the migration is cancelled (virsh domjobabort) in the hint phase;
+ *  2. the destination QEMU is killed in the hint phase;
+ *  3. the guest has no balloon driver loaded;
+ *  4. the guest is paused (virsh suspend) while it hints (libvirt resumes
+ *     it on the destination, as after any live migration without
+ *     --suspend);
+ *  6. the guest allocates most of its free memory in the hint phase;
+ *  7. the source libvirtd is restarted in the hint phase.
+ * Case 5, twenty migrations back and forth, is in e2e-migrate.
+ *
+ * Output is TAP.  The lab is torn down at the end, also on failure (the
+ * logs of both hosts are kept then).
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "e2e-common.h"
+
+#include <signal.h>
+
+#define FAULT_GUEST_MIB 1024
+#define FAULT_FREED_MIB "512"
+/* what a 1 GiB guest with the 256 MiB pattern has to allocate at least */
+#define FAULT_ALLOC_MIN_MIB 400
+#define HINT_WAIT_MS "30000"
+#define SLOW_MIB_S "4"
+#define FAST_MIB_S "100000"
+
+/* A `virsh migrate` that runs in a thread of its own */
+typedef struct {
+    FphHost *from;
+    GStrv argv;
+    GThread *thread;
+    gint done;
+    int rc;
+    char *out;
+    char *err;
+} MigrateJob;
+
+static gpointer
+migrate_thread(gpointer opaque)
+{
+    MigrateJob *job = opaque;
+
+    job->rc = fph_virshv(job->from, (const char *const *)job->argv, &job->out,
+                         &job->err);
+    g_atomic_int_set(&job->done, 1);
+    return NULL;
+}
+
+/* virsh -c FROM migrate --live --free-page-hint ... NAME TO: started */
+static MigrateJob *
+migrate_start(FphHost *from, FphHost *to, const char *name, const char *wait_ms)
+{
+    MigrateJob *job = g_new0(MigrateJob, 1);
+    const char *argv[] = {
+        "migrate", "--live", "--free-page-hint", "--free-page-hint-wait",
+        wait_ms, "--bandwidth", SLOW_MIB_S, name, to->uri, to->migrate_uri,
+        NULL
+    };
+
+    job->from = from;
+    job->argv = g_strdupv((char **)argv);
+    job->thread = g_thread_new("migrate", migrate_thread, job);
+    return job;
+}
+
+/* Wait up to timeout_s for the job to end; its exit status, or -1 (and
+ * the job aborted) if it did not end. */
+static int
+migrate_join(MigrateJob *job, const char *name, int timeout_s)
+{
+    gint64 end = g_get_monotonic_time() + timeout_s * G_USEC_PER_SEC;
+
+    while (!g_atomic_int_get(&job->done) && g_get_monotonic_time() < end) {
+        g_usleep(G_USEC_PER_SEC / 5);
+    }
+    if (!g_atomic_int_get(&job->done)) {
+        fph_virsh(job->from, NULL, NULL, "domjobabort", name, NULL);
+    }
+    g_thread_join(job->thread);
+    job->thread = NULL;
+    return g_get_monotonic_time() < end ? job->rc : -1;
+}
+
+static void
+migrate_job_free(MigrateJob *job)
+{
+    if (job->thread) {
+        g_thread_join(job->thread);
+    }
+    g_strfreev(job->argv);
+    g_free(job->out);
+    g_free(job->err);
+    g_free(job);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(MigrateJob, migrate_job_free)
+
+/* Boot NAME on HOST with freePageHint='on', fill the pattern, write then
+ * free memory; *memfree is the guest's MemFree (KiB) after that. */
+static bool
+prepare(FphLab *lab, FphHost *host, const char *name, const char *seed,
+        guint64 *memfree)
+{
+    g_autoptr(GError) err = NULL;
+
+    return CHECK(fph_guest_boot(lab, host, name, FAULT_GUEST_MIB, true, &err) &&
+                 fill_and_free(host, name, seed, FAULT_FREED_MIB, &err) &&
+                 (*memfree = guest_memfree(host, name, &err)) > 0,
+                 "%s boots on host %s (1 GiB, freePageHint='on'), fills 256 MiB "
+                 "with a pattern, writes then frees 512 MiB: MemFree %"
+                 G_GUINT64_FORMAT " MiB", name, host->name, *memfree >> 10);
+}
+
+/*
+ * Wait until the guest's MemFree falls below limit (KiB): the driver holds
+ * the pages it reported.  *low gets the MemFree seen.
+ */
+static bool
+wait_memfree_below(FphHost *host, const char *name, guint64 limit,
+                   int timeout_s, guint64 *low, GError **error)
+{
+    gint64 end = g_get_monotonic_time() + timeout_s * G_USEC_PER_SEC;
+
+    while (g_get_monotonic_time() < end) {
+        *low = guest_memfree(host, name, error);
+        if (*low == 0) {
+            return false;
+        }
+        if (*low < limit) {
+            return true;
+        }
+        g_usleep(G_USEC_PER_SEC / 10);
+    }
+    g_set_error(error, FPH_LAB_ERROR, 0,
+                "MemFree of %s stayed at or above %" G_GUINT64_FORMAT " KiB for "
+                "%d s (last %" G_GUINT64_FORMAT " KiB)", name, limit, timeout_s,
+                *low);
+    return false;
+}
+
+/* Within 10 s MemFree is back within 5% of before: the guest got DONE
+ * and gave the pages it held back to its allocator. */
+static void
+check_memfree_back(FphHost *host, const char *name, guint64 before)
+{
+    g_autoptr(GError) err = NULL;
+    gint64 start = g_get_monotonic_time();
+    gint64 end = start + 10 * G_USEC_PER_SEC;
+    guint64 now = 0;
+    bool ok = false;
+
+    do {
+        now = guest_memfree(host, name, &err);
+        ok = now > 0 && (now > before ? now - before : before - now) <= before / 20;
+        if (ok || now == 0) {
+            break;
+        }
+        g_usleep(G_USEC_PER_SEC / 5);
+    } while (g_get_monotonic_time() < end);
+    tap(ok, err, "%s on host %s: MemFree back to %" G_GUINT64_FORMAT " MiB "
+        "(before the migration %" G_GUINT64_FORMAT " MiB, limit 5%%) after %.1f s",
+        name, host->name, now >> 10, before >> 10,
+        (g_get_monotonic_time() - start) / (double)G_USEC_PER_SEC);
+}
+
+/* The hint phase runs: the guest holds the pages it reported (MemFree
+ * below 60% of before), and for a migration in its active stage QEMU
+ * counts them. */
+static bool
+check_hint_phase(FphHost *host, const char *name, guint64 before)
+{
+    g_autoptr(GError) err = NULL;
+    guint64 low = 0;
+
+    return CHECK(wait_memfree_below(host, name, before * 6 / 10, 300, &low, &err),
+                 "%s: the hint phase runs: the guest holds the pages it "
+                 "reported (MemFree %" G_GUINT64_FORMAT " MiB, before %"
+                 G_GUINT64_FORMAT " MiB)", name, low >> 10, before >> 10);
+}
+
+/* NAME is defined or runs on HOST */
+static bool
+listed(FphHost *host, const char *name)
+{
+    bool running = false;
+
+    return fph_domain_listed(host, name, &running, NULL);
+}
+
+/* NAME runs on HOST and is not on OTHER */
+static bool
+runs_only_on(FphHost *host, FphHost *other, const char *name)
+{
+    bool running = false;
+
+    return fph_domain_listed(host, name, &running, NULL) && running &&
+           !listed(other, name);
+}
+
+/* A hinted migration of NAME that succeeds, after the fault */
+static bool
+migrate_again(FphHost *from, FphHost *to, const char *name, const char *seed)
+{
+    g_autoptr(GError) err = NULL;
+    const char *const extra[] = { "--free-page-hint", "--free-page-hint-wait",
+                                  "10000", NULL };
+
+    return CHECK(fph_migrate(from, to, name, extra, &err),
+                 "%s: the next migration %s -> %s (--free-page-hint) succeeds",
+                 name, from->name, to->name) &&
+           verify_on(to, name, seed, FAULT_ALLOC_MIN_MIB);
+}
+
+/* The fault of case 1: the job is cancelled */
+static bool
+fault_abort(FphHost *from, FphHost *to G_GNUC_UNUSED, const char *name)
+{
+    return tap(fph_virsh(from, NULL, NULL, "domjobabort", name, NULL) == 0, NULL,
+               "%s: virsh domjobabort in the hint phase", name);
+}
+
+/* The fault of case 2: the destination QEMU is killed */
+static bool
+fault_kill_destination(FphHost *from G_GNUC_UNUSED, FphHost *to,
+                       const char *name)
+{
+    pid_t pid = fph_host_qemu_pid(to, name);
+
+    return tap(pid > 0 && kill(pid, SIGKILL) == 0, NULL,
+               "%s: the destination QEMU (pid %d on %s) is killed in the hint "
+               "phase", name, (int)pid, to->name);
+}
+
+/*
+ * Cases 1 and 2: FAULT in the hint phase makes the migration fail with
+ * an error that contains WANT; the guest keeps running on A, gets its
+ * pages back, is intact, and migrates the next time.
+ */
+static void
+case_failed_migration(FphLab *lab, const char *name, const char *seed,
+                      bool (*fault)(FphHost *from, FphHost *to, const char *name),
+                      const char *want)
+{
+    FphHost *a = fph_lab_host(lab, "A");
+    FphHost *b = fph_lab_host(lab, "B");
+    g_autoptr(MigrateJob) job = NULL;
+    guint64 before = 0;
+    int rc;
+
+    if (!prepare(lab, a, name, seed, &before)) {
+        return;
+    }
+    job = migrate_start(a, b, name, HINT_WAIT_MS);
+    if (check_hint_phase(a, name, before)) {
+        fault(a, b, name);
+    }
+    rc = migrate_join(job, name, 300);
+    tap(rc > 0 && job->err && strstr(job->err, want), NULL,
+        "%s: virsh migrate fails: %s", name,
+        job->err ? g_strstrip(job->err) : "(no error)");
+    if (tap(runs_only_on(a, b, name), NULL,
+            "%s keeps running on A, nothing is left on B", name)) {
+        check_memfree_back(a, name, before);
+        if (verify_on(a, name, seed, FAULT_ALLOC_MIN_MIB)) {
+            migrate_again(a, b, name, seed);
+        }
+    }
+    fph_virsh(b, NULL, NULL, "destroy", name, NULL);
+    fph_virsh(a, NULL, NULL, "destroy", name, NULL);
+}
+
+static void
+case_cancel(FphLab *lab, const char *seed)
+{
+    case_failed_migration(lab, "fault-cancel", seed, fault_abort, "canceled");
+}
+
+static void
+case_kill_destination(FphLab *lab, const char *seed)
+{
+    case_failed_migration(lab, "fault-kill", seed, fault_kill_destination,
+                          "error:");
+}
+
+#define BALLOON_DRIVER "/sys/bus/virtio/drivers/virtio_balloon"
+#define BUSYBOX(...) ((const char *const[]){ "/bin/busybox", __VA_ARGS__, NULL })
+
+/* Case 3: no balloon driver in the guest, the flag given */
+static void
+case_no_driver(FphLab *lab, const char *seed)
+{
+    const char *name = "fault-nodriver";
+    FphHost *a = fph_lab_host(lab, "A");
+    FphHost *b = fph_lab_host(lab, "B");
+    const char *const extra[] = { "--free-page-hint", "--free-page-hint-wait",
+                                  "20000", NULL };
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GHashTable) info = NULL;
+    guint64 pages = 0;
+    guint64 setup_ms = 0;
+    guint64 before = 0;
+    bool ok;
+
+    if (!prepare(lab, a, name, seed, &before) ||
+        !CHECK(fph_guest_run(a, name, BUSYBOX("rmmod", "virtio_balloon"), 0, 60,
+                             NULL, &err) &&
+               fph_guest_run(a, name, BUSYBOX("test", "!", "-e", BALLOON_DRIVER),
+                             0, 60, NULL, &err),
+               "%s: rmmod virtio_balloon in the guest: no balloon driver", name)) {
+        return;
+    }
+    if (!CHECK(fph_migrate(a, b, name, extra, &err),
+               "%s migrates A -> B with --free-page-hint "
+               "--free-page-hint-wait 20000", name)) {
+        return;
+    }
+    info = fph_jobinfo_completed(b, name, &err);
+    ok = info && fph_jobinfo_u64(info, "setup_time", &setup_ms) &&
+         setup_ms < 20000;
+    if (ok) {
+        /* absent or 0: nothing was hinted */
+        fph_jobinfo_u64(info, "memory_free_page_hint_pages", &pages);
+        ok = pages == 0;
+    }
+    tap(ok, err, "%s: 0 pages hinted, and the migration did not wait for a "
+        "driver that is not there (setup %" G_GUINT64_FORMAT " ms < 20000 ms)",
+        name, setup_ms);
+    if (!verify_on(b, name, seed, FAULT_ALLOC_MIN_MIB)) {
+        fph_virsh(b, NULL, NULL, "destroy", name, NULL);
+        return;
+    }
+
+    /* the driver loaded again hints on the next migration */
+    g_clear_pointer(&info, g_hash_table_unref);
+    pages = 0;
+    ok = fph_guest_run(b, name, BUSYBOX("insmod",
+                                        "/lib/modules/fph/virtio_balloon.ko"),
+                       0, 60, NULL, &err) &&
+         fph_guest_run(b, name, GUEST("dirty-free", FAULT_FREED_MIB, seed), 0, 600,
+                       NULL, &err) &&
+         fph_migrate(b, a, name, extra, &err) &&
+         (info = fph_jobinfo_completed(a, name, &err)) != NULL &&
+         fph_jobinfo_u64(info, "memory_free_page_hint_pages", &pages) && pages > 0;
+    tap(ok, err, "%s: with the driver loaded again, B -> A hints %" G_GUINT64_FORMAT
+        " pages", name, pages);
+    verify_on(a, name, seed, FAULT_ALLOC_MIN_MIB);
+    fph_virsh(a, NULL, NULL, "destroy", name, NULL);
+    fph_virsh(b, NULL, NULL, "destroy", name, NULL);
+}
+
+/* Wait until FROM has a migration job for NAME */
+static bool
+wait_job(FphHost *from, const char *name, GError **error)
+{
+    gint64 end = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
+
+    while (g_get_monotonic_time() < end) {
+        g_autofree char *out = NULL;
+
+        if (fph_virsh(from, &out, NULL, "domjobinfo", name, NULL) == 0 &&
+            out && strstr(out, "Unbounded")) {
+            return true;
+        }
+        g_usleep(G_USEC_PER_SEC / 20);
+    }
+    g_set_error(error, FPH_LAB_ERROR, 0, "no migration job for %s on host %s "
+                "within 60 s", name, from->name);
+    return false;
+}
+
+/*
+ * A migration FROM -> TO during which the guest is suspended: early, as
+ * soon as the job exists (the guest cannot finish its report; the wait
+ * ends at its bound), or once the guest has started to report.
+ */
+static bool
+pause_migration(FphHost *from, FphHost *to, const char *name,
+                const char *seed, guint64 before, bool early)
+{
+    g_autoptr(MigrateJob) job = NULL;
+    g_autoptr(GError) err = NULL;
+    g_autofree char *state = NULL;
+    guint64 low = 0;
+    bool ok;
+    int rc;
+
+    job = migrate_start(from, to, name, "10000");
+    if (early) {
+        ok = CHECK(wait_job(from, name, &err),
+                   "%s: the migration %s -> %s has started", name, from->name,
+                   to->name);
+    } else {
+        ok = CHECK(wait_memfree_below(from, name, before * 9 / 10, 300, &low,
+                                      &err),
+                   "%s: the guest reports free pages (MemFree %" G_GUINT64_FORMAT
+                   " MiB, before %" G_GUINT64_FORMAT " MiB)", name, low >> 10,
+                   before >> 10);
+    }
+    if (ok) {
+        tap(fph_virsh(from, NULL, NULL, "suspend", name, NULL) == 0 &&
+            fph_virsh(from, NULL, NULL, "migrate-setspeed", name, FAST_MIB_S,
+                      NULL) == 0, NULL,
+            "%s: virsh suspend %s, then migrate-setspeed %s", name,
+            early ? "before the guest can finish its report" : "while it hints",
+            FAST_MIB_S);
+    }
+    rc = migrate_join(job, name, 300);
+    if (!tap(rc == 0 && listed(to, name) && !listed(from, name), NULL,
+             "%s: the migration completes, the guest is on %s only: %s", name,
+             to->name, job->err && *job->err ? g_strstrip(job->err) : "no error")) {
+        return false;
+    }
+    /* a live migration without --suspend resumes the guest on arrival,
+     * also when it was paused on the way */
+    fph_virsh(to, &state, NULL, "domstate", name, NULL);
+    tap(state && g_str_has_prefix(g_strstrip(state), "running"), NULL,
+        "%s runs on %s: libvirt resumed it on arrival (%s)", name, to->name,
+        state ? state : "?");
+    check_memfree_back(to, name, before);
+    return verify_on(to, name, seed, FAULT_ALLOC_MIN_MIB);
+}
+
+/* Case 4: the guest is paused while it hints */
+static void
+case_pause(FphLab *lab, const char *seed)
+{
+    const char *name = "fault-pause";
+    FphHost *a = fph_lab_host(lab, "A");
+    FphHost *b = fph_lab_host(lab, "B");
+    g_autoptr(GError) err = NULL;
+    guint64 before = 0;
+
+    if (prepare(lab, a, name, seed, &before) &&
+        pause_migration(a, b, name, seed, before, true)) {
+        CHECK(fph_guest_run(b, name, GUEST("dirty-free", FAULT_FREED_MIB, seed),
+                            0, 600, NULL, &err) &&
+              (before = guest_memfree(b, name, &err)) > 0,
+              "%s writes then frees 512 MiB again on B", name);
+        pause_migration(b, a, name, seed, before, false);
+    }
+    fph_virsh(a, NULL, NULL, "destroy", name, NULL);
+    fph_virsh(b, NULL, NULL, "destroy", name, NULL);
+}
+
+/* Case 6: the guest allocates most of its free memory in the hint phase */
+static void
+case_pressure(FphLab *lab, const char *seed)
+{
+    const char *name = "fault-pressure";
+    FphHost *a = fph_lab_host(lab, "A");
+    FphHost *b = fph_lab_host(lab, "B");
+    g_autoptr(MigrateJob) job = NULL;
+    g_autoptr(GError) err = NULL;
+    g_autofree char *mib = NULL;
+    g_autofree char *out = NULL;
+    g_autofree char *dmesg = NULL;
+    guint64 before = 0;
+    guint64 done = 0;
+    int rc;
+
+    if (!prepare(lab, a, name, seed, &before)) {
+        return;
+    }
+    job = migrate_start(a, b, name, HINT_WAIT_MS);
+    if (check_hint_phase(a, name, before)) {
+        /* 85% of what was free, while the driver holds most of it */
+        mib = g_strdup_printf("%" G_GUINT64_FORMAT, (before >> 10) * 85 / 100);
+        CHECK(fph_guest_run(a, name, GUEST("alloc", mib), 0, 600, &out, &err) &&
+              fph_kv_u64(out, "alloc_verified", &done),
+              "%s: the guest allocates, writes and verifies %s MiB in the hint "
+              "phase", name, mib);
+        fph_virsh(a, NULL, NULL, "migrate-setspeed", name, FAST_MIB_S, NULL);
+    }
+    rc = migrate_join(job, name, 600);
+    if (!tap(rc == 0 && runs_only_on(b, a, name), NULL,
+             "%s: the migration completes, the guest runs on B only: %s", name,
+             job->err && *job->err ? g_strstrip(job->err) : "no error")) {
+        fph_virsh(a, NULL, NULL, "destroy", name, NULL);
+        fph_virsh(b, NULL, NULL, "destroy", name, NULL);
+        return;
+    }
+    CHECK(fph_guest_run(b, name, BUSYBOX("dmesg"), 0, 60, &dmesg, &err) &&
+          !strstr(dmesg, "Out of memory") && !strstr(dmesg, "oom-kill") &&
+          !strstr(dmesg, "invoked oom-killer"),
+          "%s: no OOM kill in the guest's kernel log", name);
+    verify_on(b, name, seed, FAULT_ALLOC_MIN_MIB);
+    fph_virsh(b, NULL, NULL, "destroy", name, NULL);
+}
+
+/* Case 7: the source libvirtd is restarted in the hint phase */
+static void
+case_restart_source(FphLab *lab, const char *seed)
+{
+    const char *name = "fault-restart";
+    FphHost *a = fph_lab_host(lab, "A");
+    FphHost *b = fph_lab_host(lab, "B");
+    g_autoptr(MigrateJob) job = NULL;
+    g_autoptr(GError) err = NULL;
+    FphHost *where = NULL;
+    FphHost *other = NULL;
+    guint64 before = 0;
+    bool killed = false;
+    gint64 end;
+
+    if (!prepare(lab, a, name, seed, &before)) {
+        return;
+    }
+    job = migrate_start(a, b, name, HINT_WAIT_MS);
+    if (!check_hint_phase(a, name, before) ||
+        !CHECK(fph_lab_restart_daemon(lab, a, &killed, &err),
+               "%s: libvirtd of host A restarted in the hint phase%s", name,
+               killed ? " (it ignored SIGTERM for 60 s: killed)" : "")) {
+        migrate_join(job, name, 300);
+        fph_virsh(a, NULL, NULL, "destroy", name, NULL);
+        fph_virsh(b, NULL, NULL, "destroy", name, NULL);
+        return;
+    }
+    migrate_join(job, name, 300);
+    printf("# virsh migrate: exit %d: %s\n", job->rc,
+           job->err && *job->err ? g_strstrip(job->err) : "no error");
+
+    /* libvirt's recovery: the guest ends up running on exactly one host */
+    end = g_get_monotonic_time() + 120 * G_USEC_PER_SEC;
+    while (g_get_monotonic_time() < end) {
+        if (runs_only_on(a, b, name)) {
+            where = a;
+            other = b;
+            break;
+        }
+        if (runs_only_on(b, a, name)) {
+            where = b;
+            other = a;
+            break;
+        }
+        g_usleep(G_USEC_PER_SEC / 2);
+    }
+    if (!tap(where != NULL, NULL,
+             "%s runs on exactly one host after the restart: %s", name,
+             where ? where->name : "none or both")) {
+        fph_virsh(a, NULL, NULL, "destroy", name, NULL);
+        fph_virsh(b, NULL, NULL, "destroy", name, NULL);
+        return;
+    }
+    CHECK(fph_guest_wait_agent_on(where, name, 120, &err),
+          "%s: its guest agent answers on host %s", name, where->name);
+    check_memfree_back(where, name, before);
+    if (verify_on(where, name, seed, FAULT_ALLOC_MIN_MIB)) {
+        migrate_again(where, other, name, seed);
+    }
+    fph_virsh(a, NULL, NULL, "destroy", name, NULL);
+    fph_virsh(b, NULL, NULL, "destroy", name, NULL);
+}
+
+static const struct {
+    const char *name;
+    void (*run)(FphLab *lab, const char *seed);
+    const char *seed;
+} cases[] = {
+    { "cancel", case_cancel, "101" },
+    { "kill", case_kill_destination, "102" },
+    { "nodriver", case_no_driver, "103" },
+    { "pause", case_pause, "104" },
+    { "pressure", case_pressure, "106" },
+    { "restart", case_restart_source, "107" },
+};
+
+/* e2e-faults [CASE...]: all cases, or those named */
+int
+main(int argc, char **argv)
+{
+    /* Not freed at the end of main: the exit handler may still need it. */
+    FphLab *lab = fph_lab_new();
+    g_autoptr(GError) err = NULL;
+    size_t i;
+    int j;
+
+    for (j = 1; j < argc; j++) {
+        for (i = 0; i < G_N_ELEMENTS(cases); i++) {
+            if (g_str_equal(argv[j], cases[i].name)) {
+                break;
+            }
+        }
+        if (i == G_N_ELEMENTS(cases)) {
+            fprintf(stderr, "e2e-faults: unknown case '%s' (cases: cancel, kill, "
+                    "nodriver, pause, pressure, restart)\n", argv[j]);
+            return 64;
+        }
+    }
+
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    printf("TAP version 13\n");
+    fph_lab_teardown_on_exit(lab);
+    if (!CHECK(fph_lab_up(lab, &err), "lab: hosts A and B are up")) {
+        printf("1..%d\n", tap_count());
+        return 1;
+    }
+
+    for (i = 0; i < G_N_ELEMENTS(cases); i++) {
+        bool wanted = argc == 1;
+
+        for (j = 1; j < argc; j++) {
+            wanted = wanted || g_str_equal(argv[j], cases[i].name);
+        }
+        if (wanted) {
+            cases[i].run(lab, cases[i].seed);
+        }
+    }
+
+    if (tap_failures() == 0) {
+        fph_lab_teardown_done();
+        CHECK(fph_lab_down(lab, false, &err), "lab: torn down");
+    }
+    /* On failure the exit handler tears the lab down and keeps its logs. */
+    printf("1..%d\n", tap_count());
+    return tap_failures() == 0 ? 0 : 1;
+}
