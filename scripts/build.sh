@@ -85,10 +85,17 @@ build_qemu() {
     build_tree qemu
 }
 
-# Only the QEMU binary and the qtest that uses it; not installed.
+# Only the QEMU binary and the qtest that uses it; not installed.  Run
+# from its build tree, QEMU looks for firmware below qemu-bundle/ there,
+# which only a full build fills: it gets links to Debian's firmware.
 build_qemu_asan() {
+    local d bundle=$FPH_OBJ/qemu-asan/qemu-bundle
     pq_sync "$FPH_SRC/qemu" qemu
     build_tree qemu qemu-asan "${FPH_QEMU_ASAN_TARGETS[@]}"
+    for d in ${FPH_QEMU_FIRMWARE//:/ }; do
+        mkdir -p "$bundle$(dirname "$d")"
+        ln -sfn "$d" "$bundle$d"
+    done
 }
 
 build_libvirt() {

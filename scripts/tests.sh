@@ -74,6 +74,27 @@ test_qemu() {
     log "qemu: migration-test: $(grep -c '^ok' "$FPH_BUILD/qtest-migration.log") passed, $(grep -c '# SKIP' "$FPH_BUILD/qtest-migration.log") skipped"
 }
 
+# fph's hint qtest, its fuzz of the free page virtqueue included, against
+# the sanitizer build (build_qemu_asan): a sanitizer report fails the run
+# (UBSan halts on its first finding; ASan and LeakSanitizer always do).
+# test_qemu_asan [REQUESTS [SEED]]: the fuzz's number of requests and seed
+# (default: 1000, and a seed from GLib's test random numbers).
+test_qemu_asan() {
+    local requests=${1:-1000} seed=${2:-} obj=$FPH_OBJ/qemu-asan
+    local log=$FPH_BUILD/qtest-asan.log
+    log "tests: virtio-balloon-hint-test against the ASan/UBSan build ($requests fuzz requests)"
+    env QTEST_QEMU_BINARY="$obj/qemu-system-x86_64" \
+        UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1 \
+        QTEST_BALLOON_FUZZ_REQUESTS="$requests" \
+        ${seed:+QTEST_BALLOON_FUZZ_SEED="$seed"} \
+        "$obj/tests/qtest/virtio-balloon-hint-test" --tap -k > "$log" 2>&1 ||
+        { grep -E '^not ok|Bail|ERROR|fuzz|runtime error' "$log" >&2; die "virtio-balloon-hint-test failed against the sanitizer build (log: $log)"; }
+    if grep -E 'ERROR: (Address|Leak|UndefinedBehavior)Sanitizer|runtime error:' "$log" >&2; then
+        die "a sanitizer reported an error (log: $log)"
+    fi
+    log "qemu-asan: virtio-balloon-hint-test: $(grep -c '^ok' "$log") passed; $(grep -E '^# free page vq fuzz: [0-9]+ requests' "$log" | sed 's/^# free page vq fuzz: //')"
+}
+
 # QEMU's scripts/checkpatch.pl over every patch of the QEMU queue: a
 # warning is reported, an error fails the tests.
 check_qemu_style() {
@@ -103,6 +124,7 @@ run_all_tests() {
     local t0=$SECONDS
     test_libvirt
     test_qemu
+    test_qemu_asan 1000
     check_qemu_style
     pq_check
     test_e2e
