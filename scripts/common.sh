@@ -30,6 +30,26 @@ FPH_BASE_DATE="2000-01-01T00:00:00+0000"
 log() { printf '[fph] %s\n' "$*" >&2; }
 die() { printf '[fph] error: %s\n' "$*" >&2; exit 1; }
 
+# run_forwarding CMD...: run CMD and pass SIGTERM, SIGINT and SIGHUP that
+# ./fph gets on to it as SIGTERM, so that the programs that tear the lab
+# down on SIGTERM (fph-bench, fph-demo, and meson test, which passes it on
+# to the e2e tests) do so when ./fph is stopped: a signal to a shell that
+# waits for a foreground command reaches only the shell.  CMD stays in
+# ./fph's process group.  Returns CMD's exit status.
+run_forwarding() {
+    local pid rc
+    "$@" &
+    pid=$!
+    trap 'kill -TERM "$pid" 2>/dev/null' TERM INT HUP
+    while :; do
+        wait "$pid" && rc=0 || rc=$?
+        # wait returns early when a trapped signal arrives
+        kill -0 "$pid" 2>/dev/null || break
+    done
+    trap - TERM INT HUP
+    return "$rc"
+}
+
 need_root() {
     [ "$(id -u)" = 0 ] || die "$1 needs root (Debian packages, namespaces)"
 }
