@@ -1,55 +1,93 @@
-# Private apt state: package and source lists derived at run time from the
-# machine's own apt sources, kept below $FPH_APT.  The system's apt
+# Private apt states: package and source lists derived at run time from
+# the machine's own apt sources, kept below $FPH_BUILD.  The system's apt
 # configuration is only read, never written.  Sourced, not run.
+#
+# Two states: $FPH_APT for the machine's own release (its packages), and
+# $FPH_APT13 for Debian 13 ("trixie"), whose sources are the machine's with
+# the release name replaced in every suite (bookworm -> trixie,
+# bookworm-updates -> trixie-updates, bookworm-security ->
+# trixie-security).  The Debian 13 state fetches the source packages fph
+# builds on and the guest kernels, and is what the build root's apt sources
+# are made from (scripts/root.sh).
 
+FPH_APT13=$FPH_BUILD/apt-trixie
+FPH_DEBIAN13=trixie
+
+# apt_opts [STATE]: apt options that use the private STATE (default $FPH_APT)
 apt_opts() {
+    local state=${1:-$FPH_APT}
     printf '%s\n' \
         -o "Dir::Etc::SourceList=/dev/null" \
-        -o "Dir::Etc::SourceParts=$FPH_APT/parts" \
-        -o "Dir::State::Lists=$FPH_APT/lists" \
-        -o "Dir::Cache=$FPH_APT/cache" \
+        -o "Dir::Etc::SourceParts=$state/parts" \
+        -o "Dir::State::Lists=$state/lists" \
+        -o "Dir::Cache=$state/cache" \
         -o "APT::Sandbox::User=root"
 }
 
-# Copy the machine's deb822 sources with every "deb" type widened to
-# "deb deb-src", and the one-line sources.list entries with a deb-src twin.
+# machine_release: the code name of the machine's Debian release
+machine_release() {
+    local VERSION_CODENAME=
+    # shellcheck disable=SC1091
+    . /etc/os-release
+    [ -n "$VERSION_CODENAME" ] || die "/etc/os-release names no VERSION_CODENAME"
+    printf '%s\n' "$VERSION_CODENAME"
+}
+
+# apt_write_parts STATE [RELEASE]: copy the machine's deb822 sources with
+# every "deb" type widened to "deb deb-src", and the one-line sources.list
+# entries with a deb-src twin, into STATE/parts.  With RELEASE, the
+# machine's release name in each suite is replaced by RELEASE.
 apt_write_parts() {
-    local parts=$FPH_APT/parts.new f
+    local state=$1 to=${2:-} from parts=$1/parts.new f
+    from=$(machine_release)
+    to=${to:-$from}
     rm -rf "$parts"
     mkdir -p "$parts"
     for f in /etc/apt/sources.list.d/*.sources; do
         [ -f "$f" ] || continue
-        sed -E 's/^Types:[[:space:]]*deb[[:space:]]*$/Types: deb deb-src/' \
+        sed -E -e 's/^Types:[[:space:]]*deb[[:space:]]*$/Types: deb deb-src/' \
+            -e "/^Suites:/s/\\b$from\\b/$to/g" \
             "$f" > "$parts/$(basename "$f")"
     done
     for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
         [ -f "$f" ] || continue
-        sed -nE 's/^deb([[:space:]])/deb\1/p; s/^deb([[:space:]])/deb-src\1/p' \
+        sed -nE -e "s/^(deb[[:space:]]+(\[[^]]*\][[:space:]]+)?[^[:space:]]+[[:space:]]+)$from(-[^[:space:]]*)?([[:space:]])/\1$to\3\4/" \
+            -e 's/^deb([[:space:]])/deb\1/p; s/^deb([[:space:]])/deb-src\1/p' \
             "$f" > "$parts/$(basename "$f")"
     done
     if ! grep -rqs 'deb-src' "$parts"; then
         die "no deb entries found in /etc/apt/sources.list{,.d}: cannot derive deb-src sources"
     fi
-    rm -rf "$FPH_APT/parts"
-    mv "$parts" "$FPH_APT/parts"
+    rm -rf "$state/parts"
+    mv "$parts" "$state/parts"
 }
 
-# apt_update: refresh the private lists at most once per run of the driver
+# apt_update [STATE [RELEASE]]: refresh the private lists of STATE (default
+# $FPH_APT, the machine's release) at most once per run of the driver
 apt_update() {
-    [ -n "${FPH_APT_UPDATED:-}" ] && return 0
+    local state=${1:-$FPH_APT} release=${2:-} done_var
+    done_var=FPH_APT_UPDATED_$(printf '%s' "$state" | sha256sum | cut -c1-12)
+    [ -n "${!done_var:-}" ] && return 0
     need_root "fetching from Debian's archive"
-    mkdir -p "$FPH_APT/lists/partial" "$FPH_APT/cache/archives/partial"
-    apt_write_parts
-    log "apt: updating the private package and source lists"
+    mkdir -p "$state/lists/partial" "$state/cache/archives/partial"
+    apt_write_parts "$state" "$release"
+    log "apt: updating the private package and source lists${release:+ of Debian $release}"
     # shellcheck disable=SC2046
-    apt-get $(apt_opts) -q update > "$FPH_APT/update.log" 2>&1 ||
-        { cat "$FPH_APT/update.log" >&2; die "apt-get update failed (private state in $FPH_APT)"; }
-    FPH_APT_UPDATED=1
+    apt-get $(apt_opts "$state") -q update > "$state/update.log" 2>&1 ||
+        { cat "$state/update.log" >&2; die "apt-get update failed (private state in $state)"; }
+    printf -v "$done_var" 1
 }
+
+apt_update13() { apt_update "$FPH_APT13" "$FPH_DEBIAN13"; }
 
 apt_get() {
     # shellcheck disable=SC2046
     DEBIAN_FRONTEND=noninteractive apt-get $(apt_opts) "$@"
+}
+
+apt_get13() {
+    # shellcheck disable=SC2046
+    DEBIAN_FRONTEND=noninteractive apt-get $(apt_opts "$FPH_APT13") "$@"
 }
 
 # Packages the build, the guest image, the lab and the benchmark's plots
@@ -63,14 +101,19 @@ FPH_HOST_PACKAGES="
     gnuplot-nox
 "
 
+# The debian13 base builds in the Debian 13 root: the machine needs only
+# what makes the root.
+FPH_HOST_PACKAGES13="mmdebstrap"
+
 install_host_packages() {
-    local missing=() p
+    local missing=() p pkgs=$FPH_HOST_PACKAGES
+    [ "$FPH_BASE" = debian12 ] || pkgs=$FPH_HOST_PACKAGES13
     # shellcheck disable=SC2086
-    for p in $FPH_HOST_PACKAGES; do
+    for p in $pkgs; do
         dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' ||
             missing+=("$p")
     done
-    if ! stamp_ok host-build-dep "libvirt-9.0.0"; then
+    if [ "$FPH_BASE" = debian12 ] && ! stamp_ok host-build-dep "libvirt-9.0.0"; then
         apt_update
         log "apt: installing libvirt's build dependencies"
         apt_get -y -q build-dep libvirt > "$FPH_APT/build-dep.log" 2>&1 ||
@@ -86,33 +129,46 @@ install_host_packages() {
     fi
 }
 
-# fetch_sources: the two .orig tarballs in $FPH_DL, checked against
-# sources.sha256.  apt's source support picks the current Debian revision;
-# the upstream tarball inside it is what is pinned.
+# fetch_sources: the two .orig tarballs of the current base in $FPH_DL,
+# checked against sources.sha256.  apt's source support names the files of
+# the current Debian revision of each source package; only the pristine
+# upstream tarball inside it is downloaded (with apt's own transport, which
+# checks it against the archive's index), because that is what fph builds
+# on and what is pinned.  The archive may lack a package's .dsc (libvirt
+# 11.3.0's at times) while it has the tarball: that does not matter here.
 fetch_sources() {
-    local orig pkg
+    local orig pkg uri sum line
     mkdir -p "$FPH_DL"
     for pkg in qemu libvirt; do
         orig=$(orig_of $pkg)
-        if [ ! -f "$FPH_DL/$orig" ]; then
-            apt_update
-            log "apt: downloading the Debian 12 source package of $pkg"
-            (cd "$FPH_DL" && apt_get -q source --download-only "$pkg") \
-                > "$FPH_DL/$pkg.log" 2>&1 ||
-                { tail -20 "$FPH_DL/$pkg.log" >&2; die "apt-get source $pkg failed"; }
-            [ -f "$FPH_DL/$orig" ] ||
-                die "the source package of $pkg did not contain $orig (is this Debian 12?)"
-        fi
+        [ -f "$FPH_DL/$orig" ] && continue
+        "apt_update$FPH_APT_SUFFIX"
+        log "apt: downloading $orig (source package $pkg of Debian $FPH_BASE_RELEASE)"
+        line=$("apt_get$FPH_APT_SUFFIX" -q source --print-uris "$pkg" 2>/dev/null |
+               awk -v f="$orig" '$2 == f { print; exit }')
+        [ -n "$line" ] ||
+            die "the source package $pkg of Debian $FPH_BASE_RELEASE has no $orig (a new upstream version? see sources.sha256)"
+        read -r uri _ _ sum <<< "$line"
+        uri=${uri#\'}
+        uri=${uri%\'}
+        /usr/lib/apt/apt-helper download-file "$uri" "$FPH_DL/$orig.part" "$sum" \
+            > "$FPH_DL/$pkg.log" 2>&1 ||
+            { tail -20 "$FPH_DL/$pkg.log" >&2; die "downloading $orig failed"; }
+        mv "$FPH_DL/$orig.part" "$FPH_DL/$orig"
     done
     verify_sources
 }
 
+# verify_sources: the current base's tarballs match sources.sha256
 verify_sources() {
-    local sum file actual
-    while read -r sum file; do
+    local sum file actual pkg
+    for pkg in qemu libvirt; do
+        file=$(orig_of $pkg)
+        sum=$(awk -v f="$file" '$2 == f { print $1 }' "$FPH_TOP/sources.sha256")
+        [ -n "$sum" ] || die "sources.sha256 pins no checksum for $file"
         actual=$(sha256sum "$FPH_DL/$file" | cut -d' ' -f1)
         if [ "$actual" != "$sum" ]; then
             die "checksum mismatch for $file: expected $sum (sources.sha256), got $actual; refusing to build from it"
         fi
-    done < "$FPH_TOP/sources.sha256"
+    done
 }

@@ -60,16 +60,16 @@ build_tree() {
             (cd "$obj" && "$src/configure" "${args[@]}")
         else
             meson setup "$obj" "$src" "${args[@]}"
-        fi > "$FPH_BUILD/$name-configure.log" 2>&1 ||
-            { tail -30 "$FPH_BUILD/$name-configure.log" >&2; die "$name: configure failed (log: $FPH_BUILD/$name-configure.log)"; }
+        fi > "$FPH_BASE_BUILD/$name-configure.log" 2>&1 ||
+            { tail -30 "$FPH_BASE_BUILD/$name-configure.log" >&2; die "$name: configure failed (log: $FPH_BASE_BUILD/$name-configure.log)"; }
         stamp_set "conf-$name" "$conf"
     fi
     log "$name: building (ninja -j$FPH_JOBS${targets:+ ${targets[*]}})"
-    ninja -C "$obj" -j"$FPH_JOBS" "${targets[@]}" > "$FPH_BUILD/$name-build.log" 2>&1 ||
-        { grep -E 'error|FAILED' "$FPH_BUILD/$name-build.log" | head -30 >&2; die "$name: build failed (log: $FPH_BUILD/$name-build.log)"; }
+    ninja -C "$obj" -j"$FPH_JOBS" "${targets[@]}" > "$FPH_BASE_BUILD/$name-build.log" 2>&1 ||
+        { grep -E 'error|FAILED' "$FPH_BASE_BUILD/$name-build.log" | head -30 >&2; die "$name: build failed (log: $FPH_BASE_BUILD/$name-build.log)"; }
     [ ${#targets[@]} -eq 0 ] || return 0
-    meson install -C "$obj" --only-changed --quiet > "$FPH_BUILD/$name-install.log" 2>&1 ||
-        die "$name: install failed (log: $FPH_BUILD/$name-install.log)"
+    meson install -C "$obj" --only-changed --quiet > "$FPH_BASE_BUILD/$name-install.log" 2>&1 ||
+        die "$name: install failed (log: $FPH_BASE_BUILD/$name-install.log)"
 }
 
 qemu_args() { qemu_configure_args; }
@@ -77,7 +77,14 @@ libvirt_args() { libvirt_setup_args; }
 # The sanitizer build of the QEMU queue: AddressSanitizer and
 # UndefinedBehaviorSanitizer (QEMU's --enable-sanitizers), for the qtests
 # that feed the device what a guest may (see docs/reliability.md).
-qemu_asan_args() { qemu_configure_args; echo --enable-sanitizers; }
+qemu_asan_args() {
+    qemu_configure_args
+    # QEMU 9.0 split --enable-sanitizers into --enable-asan and --enable-ubsan
+    case "$FPH_BASE" in
+        debian12) echo --enable-sanitizers ;;
+        *) printf '%s\n' --enable-asan --enable-ubsan ;;
+    esac
+}
 FPH_QEMU_ASAN_TARGETS=(qemu-system-x86_64 tests/qtest/virtio-balloon-hint-test)
 
 build_qemu() {

@@ -8,17 +8,46 @@ FPH_TOP=${FPH_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 FPH_BUILD=${FPH_BUILD:-$FPH_TOP/build}
 FPH_APT=$FPH_BUILD/apt
 FPH_DL=$FPH_BUILD/dl
-FPH_SRC=$FPH_BUILD/src
-FPH_OBJ=$FPH_BUILD/obj
-FPH_PREFIX=$FPH_BUILD/prefix
-FPH_STAMPS=$FPH_BUILD/stamps
 FPH_JOBS=${FPH_JOBS:-3}
 
-# Upstream versions the queues apply to (the .orig tarballs of Debian 12).
-FPH_QEMU_ORIG=qemu_7.2+dfsg.orig.tar.xz
-FPH_QEMU_DIR=qemu-7.2.0
-FPH_LIBVIRT_ORIG=libvirt_9.0.0.orig.tar.xz
-FPH_LIBVIRT_DIR=libvirt-9.0.0
+# The base the queues apply to.  debian12: the .orig tarballs of Debian 12
+# (QEMU 7.2, libvirt 9.0.0), built on the machine itself, queues in qemu/
+# and libvirt/.  debian13: those of Debian 13 (QEMU 10.0, libvirt 11.3.0),
+# built in the Debian 13 root (scripts/root.sh), queues in next/qemu/ and
+# next/libvirt/ while the move to Debian 13 is under way (see
+# docs/workflow.md); "./fph next COMMAND" selects it.
+FPH_BASE=${FPH_BASE:-debian12}
+case "$FPH_BASE" in
+    debian12)
+        FPH_BASE_RELEASE=12
+        FPH_CMD=./fph
+        FPH_APT_SUFFIX=
+        FPH_QUEUES=$FPH_TOP
+        FPH_WORK=$FPH_TOP/work
+        FPH_BASE_BUILD=$FPH_BUILD
+        FPH_QEMU_ORIG=qemu_7.2+dfsg.orig.tar.xz
+        FPH_QEMU_DIR=qemu-7.2.0
+        FPH_LIBVIRT_ORIG=libvirt_9.0.0.orig.tar.xz
+        FPH_LIBVIRT_DIR=libvirt-9.0.0
+        ;;
+    debian13)
+        FPH_BASE_RELEASE=13
+        FPH_CMD="./fph next"
+        FPH_APT_SUFFIX=13
+        FPH_QUEUES=$FPH_TOP/next
+        FPH_WORK=$FPH_TOP/work/next
+        FPH_BASE_BUILD=$FPH_BUILD/debian13
+        FPH_QEMU_ORIG=qemu_10.0.13+ds.orig.tar.xz
+        FPH_QEMU_DIR=qemu-10.0.13
+        FPH_LIBVIRT_ORIG=libvirt_11.3.0.orig.tar.xz
+        FPH_LIBVIRT_DIR=libvirt-11.3.0
+        ;;
+    *) printf '[fph] error: FPH_BASE=%s: allowed are debian12, debian13\n' "$FPH_BASE" >&2; exit 1 ;;
+esac
+FPH_SRC=$FPH_BASE_BUILD/src
+FPH_OBJ=$FPH_BASE_BUILD/obj
+FPH_PREFIX=$FPH_BASE_BUILD/prefix
+FPH_STAMPS=$FPH_BASE_BUILD/stamps
 
 # Identity of the base commit and of every commit the queue tools create.
 # Fixed name and dates make imports reproducible, so that a fresh export
@@ -69,7 +98,7 @@ hash_of() {
 
 # queue_files PROJECT: the series file and the patches it names, in order
 queue_files() {
-    local q=$FPH_TOP/$1 p
+    local q=$FPH_QUEUES/$1 p
     printf '%s\n' "$q/series"
     while read -r p; do
         case "$p" in ''|'#'*) continue ;; esac
@@ -103,7 +132,11 @@ topdir_of() {
 submodules_of() {
     case "$1" in
         qemu) ;;
-        libvirt) echo src/keycodemapdb ;;
+        libvirt)
+            case "$FPH_BASE" in
+                debian12) echo src/keycodemapdb ;;
+                *) echo subprojects/keycodemapdb ;;
+            esac ;;
         *) die "unknown project '$1' (allowed: qemu, libvirt)" ;;
     esac
 }

@@ -84,14 +84,14 @@ pq_sync() {
 }
 
 pq_import() {
-    local project=$1 dir=${2:-$FPH_TOP/work/$1}
+    local project=$1 dir=${2:-$FPH_WORK/$1}
     orig_of "$project" > /dev/null
     [ -e "$dir" ] && die "$dir exists: export or remove it first (pq export $project, or rm -rf $dir)"
     fetch_sources
     mkdir -p "$(dirname "$dir")"
     pq_base "$dir" "$project"
     pq_apply "$dir" "$project"
-    log "pq: $project imported into $dir: commit there, then run './fph pq export $project'"
+    log "pq: $project imported into $dir: commit there, then run '$FPH_CMD pq export $project'"
 }
 
 # pq_export_to DIR OUT: write DIR's commits since fph-base as a queue in OUT
@@ -110,13 +110,40 @@ pq_export_to() {
 }
 
 pq_export() {
-    local project=$1 dir=${2:-$FPH_TOP/work/$1}
+    local project=$1 dir=${2:-$FPH_WORK/$1}
     orig_of "$project" > /dev/null
-    [ -d "$dir/.git" ] || die "no work tree at $dir (run './fph pq import $project' first)"
+    [ -d "$dir/.git" ] || die "no work tree at $dir (run '$FPH_CMD pq import $project' first)"
     [ -z "$(git -C "$dir" status --porcelain --untracked-files=no)" ] ||
         die "$dir has uncommitted changes: commit them first"
-    pq_export_to "$dir" "$FPH_TOP/$project"
+    pq_export_to "$dir" "$FPH_QUEUES/$project"
     log "pq: exported $(queue_patches "$project" | wc -l) patch(es) to $project/"
+}
+
+# pq_check_trailers PROJECT: every patch of the queue says where it comes
+# from and where it went (DEP-3 "Origin:" and "Forwarded:" trailers) and
+# carries no Signed-off-by: no person certifies the Developer Certificate
+# of Origin for fph's patches (docs/workflow.md).  The debian12 queues
+# predate the rule and are checked only for Signed-off-by.
+pq_check_trailers() {
+    local project=$1 p msg bad=0
+    while read -r p; do
+        # the commit message: from the headers to the "---" line
+        msg=$(sed -n '/^$/,/^---$/p' "$p")
+        if grep -q '^Signed-off-by:' <<< "$msg"; then
+            log "trailers: $(basename "$p"): has a Signed-off-by; fph's patches carry none"
+            bad=1
+        fi
+        [ "$FPH_BASE" = debian12 ] && continue
+        if ! grep -Eq '^Origin: (upstream|backport|vendor|other), .+' <<< "$msg"; then
+            log "trailers: $(basename "$p"): no 'Origin: upstream|backport|vendor|other, WHERE' trailer"
+            bad=1
+        fi
+        if ! grep -Eq '^Forwarded: .+' <<< "$msg"; then
+            log "trailers: $(basename "$p"): no 'Forwarded:' trailer (fph's patches say 'no' or 'not-needed')"
+            bad=1
+        fi
+    done < <(queue_patches "$project")
+    return $bad
 }
 
 # pq_check: import each committed queue afresh, export it, compare.
@@ -124,12 +151,15 @@ pq_check() {
     local project tmp rc=0
     fetch_sources
     for project in qemu libvirt; do
+        pq_check_trailers "$project" || rc=1
+    done
+    for project in qemu libvirt; do
         pq_sync "$FPH_SRC/$project" "$project"
         tmp=$(mktemp -d "$FPH_BUILD/.drift.XXXXXX")
         git -C "$FPH_SRC/$project" worktree add -q --detach "$tmp/tree" fph-base
         pq_apply "$tmp/tree" "$project"
         pq_export_to "$tmp/tree" "$tmp/queue"
-        if diff -ru "$tmp/queue" "$FPH_TOP/$project" > "$tmp/diff"; then
+        if diff -ru "$tmp/queue" "$FPH_QUEUES/$project" > "$tmp/diff"; then
             log "drift check: $project queue ($(queue_patches "$project" | wc -l) patches) equals a fresh export"
         else
             cat "$tmp/diff" >&2
@@ -141,11 +171,11 @@ pq_check() {
     done
     # A developer's work tree with commits not yet exported is drift too.
     for project in qemu libvirt; do
-        [ -d "$FPH_TOP/work/$project/.git" ] || continue
+        [ -d "$FPH_WORK/$project/.git" ] || continue
         tmp=$(mktemp -d "$FPH_BUILD/.drift.XXXXXX")
-        pq_export_to "$FPH_TOP/work/$project" "$tmp"
-        if ! diff -ru "$tmp" "$FPH_TOP/$project" > /dev/null; then
-            log "drift check: FAILED: work/$project has commits that are not exported (./fph pq export $project)"
+        pq_export_to "$FPH_WORK/$project" "$tmp"
+        if ! diff -ru "$tmp" "$FPH_QUEUES/$project" > /dev/null; then
+            log "drift check: FAILED: ${FPH_WORK#"$FPH_TOP"/}/$project has commits that are not exported ($FPH_CMD pq export $project)"
             rc=1
         fi
         rm -rf "$tmp"

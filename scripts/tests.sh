@@ -29,10 +29,10 @@ lab_cleanup_stale() {
 test_libvirt() {
     log "tests: libvirt's meson test suite"
     meson test -C "$FPH_OBJ/libvirt" --num-processes "$FPH_JOBS" --print-errorlogs \
-        > "$FPH_BUILD/libvirt-test.log" 2>&1 ||
-        { tail -40 "$FPH_BUILD/libvirt-test.log" >&2; die "libvirt's test suite failed (log: $FPH_BUILD/libvirt-test.log)"; }
+        > "$FPH_BASE_BUILD/libvirt-test.log" 2>&1 ||
+        { tail -40 "$FPH_BASE_BUILD/libvirt-test.log" >&2; die "libvirt's test suite failed (log: $FPH_BASE_BUILD/libvirt-test.log)"; }
     grep -E '^(Ok|Expected Fail|Fail|Unexpected Pass|Skipped|Timeout):' \
-        "$FPH_BUILD/libvirt-test.log" | tr '\n' ' ' | sed 's/^/[fph] libvirt: /; s/ *$/\n/' >&2
+        "$FPH_BASE_BUILD/libvirt-test.log" | tr '\n' ' ' | sed 's/^/[fph] libvirt: /; s/ *$/\n/' >&2
 }
 
 # The qtests run under TCG: /dev/kvm exists here but nested KVM hangs the
@@ -51,27 +51,34 @@ test_qemu() {
     export QTEST_QEMU_BINARY=$wrapper FPH_QEMU_BINARY=$FPH_PREFIX/bin/qemu-system-x86_64
     export QTEST_QEMU_STORAGE_DAEMON_BINARY=$obj/storage-daemon/qemu-storage-daemon
     # virtio-balloon: every qos-graph path that goes through the balloon
-    paths=$("$obj/tests/qtest/qos-test" -l | grep -E '^/.*balloon' || true)
+    # listed as "/path" (QEMU 7.2) or as TAP comments, "# /path" (10.0)
+    paths=$("$obj/tests/qtest/qos-test" -l | sed -nE 's|^(# )?(/.*balloon.*)$|\2|p')
     [ -n "$paths" ] || die "qos-test lists no virtio-balloon test"
     for p in $paths; do
-        "$obj/tests/qtest/qos-test" -q -p "$p" >> "$FPH_BUILD/qtest.log" 2>&1 ||
-            { tail -20 "$FPH_BUILD/qtest.log" >&2; die "qtest $p failed"; }
+        "$obj/tests/qtest/qos-test" -q -p "$p" >> "$FPH_BASE_BUILD/qtest.log" 2>&1 ||
+            { tail -20 "$FPH_BASE_BUILD/qtest.log" >&2; die "qtest $p failed"; }
     done
     log "qemu: $(echo "$paths" | wc -l) virtio-balloon qos-test paths passed"
+    # QEMU's own virtio-balloon qtest (QEMU 9.2 and later)
+    if [ -x "$obj/tests/qtest/virtio-balloon-test" ]; then
+        "$obj/tests/qtest/virtio-balloon-test" --tap -k >> "$FPH_BASE_BUILD/qtest.log" 2>&1 ||
+            { tail -20 "$FPH_BASE_BUILD/qtest.log" >&2; die "virtio-balloon-test failed"; }
+        log "qemu: virtio-balloon-test passed"
+    fi
     # fph's own (QEMU patch 7): the test plays the guest driver of the
     # free page virtqueue.  Only a bisect step before that patch lacks it.
     if [ -f "$FPH_SRC/qemu/tests/qtest/virtio-balloon-hint-test.c" ]; then
         "$obj/tests/qtest/virtio-balloon-hint-test" --tap -k \
-            > "$FPH_BUILD/qtest-hint.log" 2>&1 ||
-            { grep -E '^not ok|Bail|ERROR' "$FPH_BUILD/qtest-hint.log" >&2; die "virtio-balloon-hint-test failed (log: $FPH_BUILD/qtest-hint.log)"; }
-        log "qemu: virtio-balloon-hint-test: $(grep -c '^ok' "$FPH_BUILD/qtest-hint.log") passed"
+            > "$FPH_BASE_BUILD/qtest-hint.log" 2>&1 ||
+            { grep -E '^not ok|Bail|ERROR' "$FPH_BASE_BUILD/qtest-hint.log" >&2; die "virtio-balloon-hint-test failed (log: $FPH_BASE_BUILD/qtest-hint.log)"; }
+        log "qemu: virtio-balloon-hint-test: $(grep -c '^ok' "$FPH_BASE_BUILD/qtest-hint.log") passed"
     else
         log "qemu: this tree has no virtio-balloon-hint-test yet"
     fi
     "$obj/tests/qtest/migration-test" --tap -k "${FPH_QTESTS_MIGRATION_SKIP[@]}" \
-        > "$FPH_BUILD/qtest-migration.log" 2>&1 ||
-        { grep -E '^not ok|Bail' "$FPH_BUILD/qtest-migration.log" >&2; die "migration-test failed (log: $FPH_BUILD/qtest-migration.log)"; }
-    log "qemu: migration-test: $(grep -c '^ok' "$FPH_BUILD/qtest-migration.log") passed, $(grep -c '# SKIP' "$FPH_BUILD/qtest-migration.log") skipped"
+        > "$FPH_BASE_BUILD/qtest-migration.log" 2>&1 ||
+        { grep -E '^not ok|Bail' "$FPH_BASE_BUILD/qtest-migration.log" >&2; die "migration-test failed (log: $FPH_BASE_BUILD/qtest-migration.log)"; }
+    log "qemu: migration-test: $(grep -c '^ok' "$FPH_BASE_BUILD/qtest-migration.log") passed, $(grep -c '# SKIP' "$FPH_BASE_BUILD/qtest-migration.log") skipped"
 }
 
 # fph's hint qtest, its fuzz of the free page virtqueue included, against
@@ -81,7 +88,7 @@ test_qemu() {
 # (default: 1000, and a seed from GLib's test random numbers).
 test_qemu_asan() {
     local requests=${1:-1000} seed=${2:-} obj=$FPH_OBJ/qemu-asan
-    local log=$FPH_BUILD/qtest-asan.log
+    local log=$FPH_BASE_BUILD/qtest-asan.log
     log "tests: virtio-balloon-hint-test against the ASan/UBSan build ($requests fuzz requests)"
     env QTEST_QEMU_BINARY="$obj/qemu-system-x86_64" \
         UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1 \

@@ -1,0 +1,97 @@
+# The Debian 13 build root: a Debian 13 ("trixie") root file system below
+# $FPH_BUILD/root, made with mmdebstrap from the machine's own archive
+# (sources derived in scripts/apt.sh), with the build dependencies of
+# Debian 13's qemu and libvirt source packages installed inside it.  QEMU
+# and libvirt of the debian13 base are built and tested in it, so they link
+# Debian 13's libraries, whatever release the machine runs.  Sourced, not
+# run.
+
+FPH_ROOT=$FPH_BUILD/root
+
+# What the root has besides the two build dependency sets: what fph's own
+# steps run inside it (its own C programs, the guest image, the queue
+# tools, QEMU's test runner).  A package added here is installed into an
+# existing root (root_packages); the root is made anew only when root_make
+# itself changes.
+FPH_ROOT_PACKAGES="
+    build-essential git meson ninja-build pkg-config python3
+    python3-pycotap
+    libglib2.0-dev libjson-glib-dev
+    busybox-static cpio xz-utils kmod
+    seabios ipxe-qemu qemu-system-data
+"
+
+# root_make: make the root, or keep it when what it is made from is
+# unchanged.  It is made in a new directory and moved into place when
+# complete, so an interrupted run leaves no half root behind.
+root_make() {
+    local want new=$FPH_ROOT.new parts
+    want=$(declare -f root_make | sha256sum | cut -d' ' -f1)
+    if stamp_ok root "$want" && [ -x "$FPH_ROOT/usr/bin/apt-get" ]; then
+        root_packages
+        return 0
+    fi
+    need_root "making the Debian 13 build root"
+    command -v mmdebstrap > /dev/null ||
+        die "mmdebstrap is not installed (./fph setup installs it)"
+    apt_update13
+    mapfile -t parts < <(find "$FPH_APT13/parts" -type f | LC_ALL=C sort)
+    log "root: making the Debian 13 build root in $FPH_ROOT (mmdebstrap, then the build dependencies of qemu and libvirt)"
+    rm -rf "$new"
+    # --variant=apt: essential packages and apt, the rest named here.  The
+    # root's apt sources are the derived ones (with deb-src, for
+    # build-dep); manual pages and documentation are left out.
+    # shellcheck disable=SC2086
+    mmdebstrap --variant=apt --verbose \
+        --include="$(echo $FPH_ROOT_PACKAGES | tr ' ' ',')" \
+        --dpkgopt='path-exclude=/usr/share/man/*' \
+        --dpkgopt='path-exclude=/usr/share/doc/*' \
+        --dpkgopt='path-exclude=/usr/share/info/*' \
+        --customize-hook='chroot "$1" env DEBIAN_FRONTEND=noninteractive apt-get -q -y --no-install-recommends build-dep qemu libvirt' \
+        "$FPH_DEBIAN13" "$new" "${parts[@]}" > "$FPH_BUILD/root.log" 2>&1 ||
+        { tail -30 "$FPH_BUILD/root.log" >&2; rm -rf "$new"; die "making the Debian 13 root failed (log: $FPH_BUILD/root.log)"; }
+    rm -rf "$FPH_ROOT"
+    mv "$new" "$FPH_ROOT"
+    stamp_set root "$want"
+    log "root: $(du -sh "$FPH_ROOT" | cut -f1), $(chroot "$FPH_ROOT" dpkg-query -W | wc -l) packages"
+}
+
+# root_packages: install what FPH_ROOT_PACKAGES names and the root lacks
+root_packages() {
+    local missing=() p
+    # shellcheck disable=SC2086
+    for p in $FPH_ROOT_PACKAGES; do
+        chroot "$FPH_ROOT" dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null |
+            grep -q '^install ok installed' || missing+=("$p")
+    done
+    [ ${#missing[@]} -gt 0 ] || return 0
+    log "root: installing ${missing[*]}"
+    in_root /bin/sh -c 'apt-get -q update && DEBIAN_FRONTEND=noninteractive apt-get -q -y --no-install-recommends install "$@"' \
+        sh "${missing[@]}" > "$FPH_BUILD/root-install.log" 2>&1 ||
+        { tail -20 "$FPH_BUILD/root-install.log" >&2; die "installing ${missing[*]} in the root failed"; }
+}
+
+# in_root CMD...: run CMD inside the root, in a mount namespace of its own
+# with /proc, /sys and /dev of the machine and the checkout at the same
+# path as outside, so that every path fph uses means the same in both.
+# The environment is a clean one plus what selects fph's base and jobs.
+in_root() {
+    [ -x "$FPH_ROOT/usr/bin/apt-get" ] || die "there is no Debian 13 root in $FPH_ROOT (./fph next setup makes it)"
+    unshare --mount --propagation private -- /bin/sh -c '
+        set -e
+        r=$1 top=$2
+        shift 2
+        mount -t proc proc "$r/proc"
+        mount --rbind /sys "$r/sys"
+        mount --make-rslave "$r/sys"
+        mount --rbind /dev "$r/dev"
+        mount --make-rslave "$r/dev"
+        mkdir -p "$r$top"
+        mount --bind "$top" "$r$top"
+        exec chroot "$r" "$@"
+    ' sh "$FPH_ROOT" "$FPH_TOP" /usr/bin/env -i \
+        PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+        HOME=/root LC_ALL=C.UTF-8 TERM="${TERM:-dumb}" \
+        FPH_IN_ROOT=1 FPH_BASE="$FPH_BASE" FPH_JOBS="$FPH_JOBS" \
+        ${CI:+CI="$CI"} "$@"
+}
