@@ -86,12 +86,16 @@ test_qemu() {
 # (UBSan halts on its first finding; ASan and LeakSanitizer always do).
 # test_qemu_asan [REQUESTS [SEED]]: the fuzz's number of requests and seed
 # (default: 1000, and a seed from GLib's test random numbers).
+# LeakSanitizer matches its suppressions (tests/qtest/lsan-suppressions.txt)
+# against whole allocation stacks, hence the slow unwinder, as in QEMU's CI.
 test_qemu_asan() {
     local requests=${1:-1000} seed=${2:-} obj=$FPH_OBJ/qemu-asan
     local log=$FPH_BASE_BUILD/qtest-asan.log
     log "tests: virtio-balloon-hint-test against the ASan/UBSan build ($requests fuzz requests)"
     env QTEST_QEMU_BINARY="$obj/qemu-system-x86_64" \
         UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1 \
+        ASAN_OPTIONS=fast_unwind_on_malloc=0 \
+        LSAN_OPTIONS=suppressions="$FPH_TOP/tests/qtest/lsan-suppressions.txt" \
         QTEST_BALLOON_FUZZ_REQUESTS="$requests" \
         ${seed:+QTEST_BALLOON_FUZZ_SEED="$seed"} \
         "$obj/tests/qtest/virtio-balloon-hint-test" --tap -k > "$log" 2>&1 ||
