@@ -66,8 +66,8 @@ root_packages() {
     done
     [ ${#missing[@]} -gt 0 ] || return 0
     log "root: installing ${missing[*]}"
-    in_root /bin/sh -c 'apt-get -q update && DEBIAN_FRONTEND=noninteractive apt-get -q -y --no-install-recommends install "$@"' \
-        sh "${missing[@]}" > "$FPH_BUILD/root-install.log" 2>&1 ||
+    (in_root /bin/sh -c 'apt-get -q update && DEBIAN_FRONTEND=noninteractive apt-get -q -y --no-install-recommends install "$@"' \
+        sh "${missing[@]}") > "$FPH_BUILD/root-install.log" 2>&1 ||
         { tail -20 "$FPH_BUILD/root-install.log" >&2; die "installing ${missing[*]} in the root failed"; }
 }
 
@@ -75,9 +75,11 @@ root_packages() {
 # with /proc, /sys and /dev of the machine and the checkout at the same
 # path as outside, so that every path fph uses means the same in both.
 # The environment is a clean one plus what selects fph's base and jobs.
+# The calling shell becomes CMD (exec all the way down), so that a signal
+# run_forwarding passes on reaches CMD itself: call it in a subshell.
 in_root() {
     [ -x "$FPH_ROOT/usr/bin/apt-get" ] || die "there is no Debian 13 root in $FPH_ROOT (./fph next setup makes it)"
-    unshare --mount --propagation private -- /bin/sh -c '
+    exec unshare --mount --propagation private -- /bin/sh -c '
         set -e
         r=$1 top=$2
         shift 2
