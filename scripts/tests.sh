@@ -166,10 +166,6 @@ run_all_tests() {
 # below results/, and results/latest points to the last complete one.
 run_bench() {
     local stamp out
-    case " $* " in
-        *" --help "*|*" -h "*) "$FPH_OWN/bench/fph-bench" --help; return ;;
-        *" --report "*) "$FPH_OWN/bench/fph-bench" "$@"; return ;;
-    esac
     own_env
     lab_cleanup_stale
     stamp=$(date -u +%Y-%m-%dT%H%MZ)
@@ -177,6 +173,15 @@ run_bench() {
     run_forwarding "$FPH_OWN/bench/fph-bench" --out "$out" "$@"
     ln -sfn "$stamp" "$FPH_TOP/results/latest"
     log "bench: report in results/$stamp/summary.md (results/latest)"
+}
+
+# --help and --report: the benchmark program alone, with no set-up and no
+# lab.  It links fph's libvirt, so it exists only after a build.
+bench_without_lab() {
+    [ -x "$FPH_OWN/bench/fph-bench" ] ||
+        die "the benchmark is not built yet: 'sudo ./fph build && sudo ./fph guest' builds it, then './fph bench $*' runs without root"
+    own_env
+    "$FPH_OWN/bench/fph-bench" "$@"
 }
 
 run_demo() {
