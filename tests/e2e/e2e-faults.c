@@ -511,8 +511,7 @@ case_restart_source(FphLab *lab, const char *seed)
     FphHost *b = fph_lab_host(lab, "B");
     g_autoptr(MigrateJob) job = NULL;
     g_autoptr(GError) err = NULL;
-    FphHost *where = NULL;
-    FphHost *other = NULL;
+    bool on_a;
     guint64 before = 0;
     bool killed = false;
     gint64 end;
@@ -539,25 +538,22 @@ case_restart_source(FphLab *lab, const char *seed)
           job->err && *job->err ? g_strstrip(job->err) : "no error");
 
     end = g_get_monotonic_time() + 120 * G_USEC_PER_SEC;
-    while (g_get_monotonic_time() < end && !runs_only_on(a, b, name)) {
+    while (!(on_a = runs_only_on(a, b, name)) &&
+           g_get_monotonic_time() < end) {
         g_usleep(G_USEC_PER_SEC / 2);
     }
-    if (runs_only_on(a, b, name)) {
-        where = a;
-        other = b;
-    }
-    if (!tap(where != NULL, NULL,
+    if (!tap(on_a, NULL,
              "%s runs on host A only after the restart (listed on B: %s)",
              name, listed(b, name) ? "yes" : "no")) {
         fph_virsh(a, NULL, NULL, "destroy", name, NULL);
         fph_virsh(b, NULL, NULL, "destroy", name, NULL);
         return;
     }
-    CHECK(fph_guest_wait_agent_on(where, name, 120, &err),
-          "%s: its guest agent answers on host %s", name, where->name);
-    check_memfree_back(where, name, before);
-    if (verify_on(where, name, seed, FAULT_ALLOC_MIN_MIB)) {
-        migrate_again(where, other, name, seed);
+    CHECK(fph_guest_wait_agent_on(a, name, 120, &err),
+          "%s: its guest agent answers on host A", name);
+    check_memfree_back(a, name, before);
+    if (verify_on(a, name, seed, FAULT_ALLOC_MIN_MIB)) {
+        migrate_again(a, b, name, seed);
     }
     fph_virsh(a, NULL, NULL, "destroy", name, NULL);
     fph_virsh(b, NULL, NULL, "destroy", name, NULL);
