@@ -317,6 +317,39 @@ tail_of_file(const char *path, gsize max)
     return g_strdup(len > max ? text + len - max : text);
 }
 
+/* What the host's libvirtd said about why it did not come up: the end of
+ * its standard output and error, and the last errors of its log (where
+ * libvirtd reports, for example, a socket path too long). */
+static char *
+host_daemon_errors(FphHost *h)
+{
+    g_autofree char *out = g_build_filename(h->dir, "log", "libvirtd.stdout", NULL);
+    g_autofree char *logpath = g_build_filename(h->dir, "log", "libvirtd.log", NULL);
+    g_autofree char *tail = tail_of_file(out, 2000);
+    g_autofree char *logtext = NULL;
+    g_autofree char *joined = NULL;
+    g_autoptr(GPtrArray) errors = g_ptr_array_new();
+    g_auto(GStrv) lines = NULL;
+    size_t i;
+
+    if (g_file_get_contents(logpath, &logtext, NULL, NULL)) {
+        lines = g_strsplit(logtext, "\n", 0);
+        for (i = 0; lines[i]; i++) {
+            if (strstr(lines[i], " error : ")) {
+                g_ptr_array_add(errors, lines[i]);
+            }
+        }
+    }
+    /* the last six */
+    if (errors->len > 6) {
+        g_ptr_array_remove_range(errors, 0, errors->len - 6);
+    }
+    g_ptr_array_add(errors, NULL);
+    joined = g_strjoinv("\n", (char **)errors->pdata);
+    return g_strdup_printf("%s\nlast errors in %s:\n%s", *tail ? tail : "(no output)",
+                           logpath, *joined ? joined : "(none)");
+}
+
 static bool
 host_start(FphLab *lab, FphHost *h, unsigned int index, GError **error)
 {
@@ -371,13 +404,12 @@ host_start(FphLab *lab, FphHost *h, unsigned int index, GError **error)
         int status;
 
         if (waitpid(pid, &status, WNOHANG) == pid) {
-            g_autofree char *out = g_build_filename(h->dir, "log", "libvirtd.stdout", NULL);
-            g_autofree char *tail = tail_of_file(out, 2000);
+            g_autofree char *why = host_daemon_errors(h);
 
             h->pid = 0;
             g_set_error(error, FPH_LAB_ERROR, 0,
                         "libvirtd of host %s exited during start-up:\n%s",
-                        h->name, tail);
+                        h->name, why);
             return false;
         }
         conn = virConnectOpen(h->uri);
@@ -387,9 +419,13 @@ host_start(FphLab *lab, FphHost *h, unsigned int index, GError **error)
         }
         g_usleep(100 * 1000);
     }
-    g_set_error(error, FPH_LAB_ERROR, 0,
-                "libvirtd of host %s did not answer on %s within 60 s",
-                h->name, h->uri);
+    {
+        g_autofree char *why = host_daemon_errors(h);
+
+        g_set_error(error, FPH_LAB_ERROR, 0,
+                    "libvirtd of host %s did not answer on %s within 60 s:\n%s",
+                    h->name, h->uri, why);
+    }
     return false;
 }
 
@@ -734,19 +770,26 @@ char *
 fph_guest_xml(FphLab *lab, const char *name, unsigned int mem_mib,
               bool free_page_hint)
 {
-    /* No <iothreads> and no <driver iothread>: libvirt assigns the
-     * IOThread free page hinting needs itself. */
+    /* What virt-install makes for a direct kernel boot, less what the
+     * lab has no use for (disks, network): machine q35 with ACPI (Debian's
+     * cloud kernel flavour hangs at boot without it).  No <iothreads> and
+     * no <driver iothread>: libvirt assigns the IOThread free page hinting
+     * needs itself. */
     return g_strdup_printf(
         "<domain type='qemu'>\n"
         "  <name>%s</name>\n"
         "  <memory unit='MiB'>%u</memory>\n"
         "  <vcpu>1</vcpu>\n"
         "  <os>\n"
-        "    <type arch='x86_64' machine='pc'>hvm</type>\n"
+        "    <type arch='x86_64' machine='q35'>hvm</type>\n"
         "    <kernel>%s/vmlinuz</kernel>\n"
         "    <initrd>%s/initrd.img</initrd>\n"
         "    <cmdline>console=ttyS0 loglevel=6 mitigations=off%s%s</cmdline>\n"
         "  </os>\n"
+        "  <features>\n"
+        "    <acpi/>\n"
+        "    <apic/>\n"
+        "  </features>\n"
         "  <clock offset='utc'/>\n"
         "  <on_poweroff>destroy</on_poweroff>\n"
         "  <on_reboot>destroy</on_reboot>\n"

@@ -1,4 +1,5 @@
-# Builds of the patched QEMU and libvirt into $FPH_PREFIX.  Sourced, not run.
+# Builds of the patched QEMU and libvirt into $FPH_PREFIX (scripts/common.sh).
+# Sourced, not run.
 #
 # Source trees are git trees kept at fph-base + queue by pq_sync, so a change
 # to a queue rewrites only the files it touches and ninja rebuilds only what
@@ -39,6 +40,10 @@ libvirt_setup_args() {
     # the lab runs QEMU as root; Debian's libvirt-qemu user does not exist here
     -Dqemu_user=root -Dqemu_group=root
     )
+    # libvirt 11.3 puts its runtime state (sockets) in /run whatever the
+    # prefix; the lab gives each host its own copy of the prefix's state
+    # directories, so keep it in the prefix as 9.0 did
+    [ "$FPH_BASE" = debian12 ] || a+=(-Drunstatedir="$FPH_PREFIX/var/run")
     printf '%s\n' "${a[@]}"
 }
 

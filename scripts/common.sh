@@ -46,8 +46,33 @@ case "$FPH_BASE" in
 esac
 FPH_SRC=$FPH_BASE_BUILD/src
 FPH_OBJ=$FPH_BASE_BUILD/obj
-FPH_PREFIX=$FPH_BASE_BUILD/prefix
 FPH_STAMPS=$FPH_BASE_BUILD/stamps
+# Where QEMU and libvirt are installed: FPH_PREFIX, the path they are
+# configured with.  On the debian13 base that is /opt/fph in the root,
+# which in_root binds to FPH13_PREFIX_DIR below the checkout: libvirt
+# derives the paths of its sockets (the daemon's, QEMU's monitors) from
+# its prefix, and a unix socket's path must fit in 108 bytes, which a
+# prefix inside a checkout at a long path does not leave room for.  For
+# the same reason the lab keeps its state (the clients' socket paths) and
+# its logs below /run/fph in the root, which in_root binds to
+# $FPH_BUILD/debian13 (one mount, so the lab can move its state to the
+# logs).
+FPH13_PREFIX=/opt/fph
+FPH13_PREFIX_DIR=$FPH_BUILD/debian13/prefix
+FPH13_RUN=/run/fph
+FPH13_RUN_DIR=$FPH_BUILD/debian13
+case "$FPH_BASE" in
+    debian12)
+        FPH_PREFIX=$FPH_BASE_BUILD/prefix
+        FPH_LAB_RUN=$FPH_BUILD/lab
+        FPH_LAB_LOGS_RUN=$FPH_BUILD/lab-logs
+        ;;
+    debian13)
+        FPH_PREFIX=$FPH13_PREFIX
+        FPH_LAB_RUN=$FPH13_RUN/lab
+        FPH_LAB_LOGS_RUN=$FPH13_RUN/lab-logs
+        ;;
+esac
 
 # Identity of the base commit and of every commit the queue tools create.
 # Fixed name and dates make imports reproducible, so that a fresh export

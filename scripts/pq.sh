@@ -183,7 +183,7 @@ pq_check() {
     return $rc
 }
 
-# pq_bisect PROJECT: in a tree of its own (build/bisect), start from the
+# pq_bisect PROJECT: in a tree of its own (bisect/ of the base), start from the
 # pristine base and apply the queue one patch at a time; after each step
 # rebuild incrementally and run PROJECT's tests.  Stops at the first patch
 # that does not build or breaks a test.  Not part of CI: run it before
@@ -194,10 +194,12 @@ pq_bisect() {
     fetch_sources
     [ "$project" = libvirt ] || [ -x "$FPH_OWN/tests/qtest/$FPH_QEMU_WRAPPER_NAME" ] ||
         die "build fph's own programs first (./fph test-e2e or ./fph guest)"
-    FPH_SRC=$FPH_BUILD/bisect/src
-    FPH_OBJ=$FPH_BUILD/bisect/obj
-    FPH_PREFIX=$FPH_BUILD/bisect/prefix
-    FPH_STAMPS=$FPH_BUILD/bisect/stamps
+    # a tree of its own per base; the install below it may be at a long
+    # path: no lab runs from it
+    FPH_SRC=$FPH_BASE_BUILD/bisect/src
+    FPH_OBJ=$FPH_BASE_BUILD/bisect/obj
+    FPH_PREFIX=$FPH_BASE_BUILD/bisect/prefix
+    FPH_STAMPS=$FPH_BASE_BUILD/bisect/stamps
     src=$FPH_SRC/$project
     mkdir -p "$FPH_SRC"
     [ -d "$src/.git" ] || pq_base "$src" "$project"

@@ -10,7 +10,8 @@ FPH_ROOT=$FPH_BUILD/root
 
 # What the root has besides the two build dependency sets: what fph's own
 # steps run inside it (its own C programs, the guest image, the queue
-# tools, QEMU's test runner).  A package added here is installed into an
+# tools, QEMU's test runner, and for the lab's libvirtd the firewall tool
+# its network driver needs to start at all, as Debian's package has it).  A package added here is installed into an
 # existing root (root_packages); the root is made anew only when root_make
 # itself changes.
 FPH_ROOT_PACKAGES="
@@ -19,6 +20,7 @@ FPH_ROOT_PACKAGES="
     libglib2.0-dev libjson-glib-dev
     busybox-static cpio xz-utils kmod
     seabios ipxe-qemu qemu-system-data
+    nftables
 "
 
 # root_make: make the root, or keep it when what it is made from is
@@ -73,25 +75,44 @@ root_packages() {
 
 # in_root CMD...: run CMD inside the root, in a mount namespace of its own
 # with /proc, /sys and /dev of the machine and the checkout at the same
-# path as outside, so that every path fph uses means the same in both.
+# path as outside, so that every path fph uses means the same in both;
+# besides, the install of QEMU and libvirt and the lab's state at their
+# short paths (FPH13_PREFIX, FPH13_RUN: see scripts/common.sh).
 # The environment is a clean one plus what selects fph's base and jobs.
 # The calling shell becomes CMD (exec all the way down), so that a signal
 # run_forwarding passes on reaches CMD itself: call it in a subshell.
+#
+# Run by a user other than root (./fph bench --help, --report), it maps
+# that user to root in a user namespace of its own, which may bind but not
+# mount a new /proc: CMD then sees the machine's.
 in_root() {
-    [ -x "$FPH_ROOT/usr/bin/apt-get" ] || die "there is no Debian 13 root in $FPH_ROOT (./fph next setup makes it)"
-    exec unshare --mount --propagation private -- /bin/sh -c '
+    local -a userns=()
+    [ -x "$FPH_ROOT/usr/bin/apt-get" ] || die "there is no Debian 13 root in $FPH_ROOT (sudo ./fph next setup makes it)"
+    [ "$(id -u)" = 0 ] || userns=(--user --map-root-user)
+    exec unshare "${userns[@]}" --mount --propagation private -- /bin/sh -c '
         set -e
-        r=$1 top=$2
-        shift 2
-        mount -t proc proc "$r/proc"
+        r=$1 top=$2 prefix=$3 short_prefix=$4 run=$5 short_run=$6 userns=$7
+        shift 7
+        # the root a mount point of its own, as / is (the lab makes the
+        # mounts of its hosts private from there)
+        mount --bind "$r" "$r"
+        if [ -n "$userns" ]; then
+            mount --rbind /proc "$r/proc"
+        else
+            mount -t proc proc "$r/proc"
+        fi
         mount --rbind /sys "$r/sys"
         mount --make-rslave "$r/sys"
         mount --rbind /dev "$r/dev"
         mount --make-rslave "$r/dev"
         mkdir -p "$r$top"
         mount --bind "$top" "$r$top"
+        mkdir -p "$prefix" "$r$short_prefix" "$run" "$r$short_run"
+        mount --bind "$prefix" "$r$short_prefix"
+        mount --bind "$run" "$r$short_run"
         exec chroot "$r" "$@"
-    ' sh "$FPH_ROOT" "$FPH_TOP" /usr/bin/env -i \
+    ' sh "$FPH_ROOT" "$FPH_TOP" "$FPH13_PREFIX_DIR" "$FPH13_PREFIX" \
+        "$FPH13_RUN_DIR" "$FPH13_RUN" "${userns[*]}" /usr/bin/env -i \
         PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
         HOME=/root LC_ALL=C.UTF-8 TERM="${TERM:-dumb}" \
         FPH_IN_ROOT=1 FPH_BASE="$FPH_BASE" FPH_JOBS="$FPH_JOBS" \

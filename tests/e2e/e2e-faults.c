@@ -34,8 +34,14 @@
 
 #define FAULT_GUEST_MIB 1024
 #define FAULT_FREED_MIB "512"
-/* what a 1 GiB guest with the 256 MiB pattern has to allocate at least */
-#define FAULT_ALLOC_MIN_MIB 400
+/*
+ * What a 1 GiB guest with the 256 MiB pattern has to allocate at least
+ * (alloc-verify keeps 128 MiB of MemAvailable in reserve).  Measured:
+ * 419 to 460 MiB with Debian 12's kernel, 388 to 460 MiB with Debian 13's,
+ * whose kernel and modules take more; a guest that did not get the pages
+ * it reported back (about 500 MiB) could allocate less than 100 MiB.
+ */
+#define FAULT_ALLOC_MIN_MIB 300
 #define HINT_WAIT_MS "30000"
 #define SLOW_MIB_S "4"
 #define FAST_MIB_S "100000"
@@ -153,8 +159,11 @@ wait_memfree_below(FphHost *host, const char *name, guint64 limit,
     return false;
 }
 
-/* Within 10 s MemFree is back within 5% of before: the guest got DONE
- * and gave the pages it held back to its allocator. */
+/* Within 10 s MemFree is back to at least 95% of before: the guest got
+ * DONE and gave the pages it held back to its allocator.  It may end
+ * above: while the driver takes every free page for its report, the
+ * guest's kernel reclaims caches (Debian 13's kernel: 627 MiB after, 561
+ * MiB before). */
 static void
 check_memfree_back(FphHost *host, const char *name, guint64 before)
 {
@@ -166,14 +175,14 @@ check_memfree_back(FphHost *host, const char *name, guint64 before)
 
     do {
         now = guest_memfree(host, name, &err);
-        ok = now > 0 && (now > before ? now - before : before - now) <= before / 20;
+        ok = now > 0 && now >= before - before / 20;
         if (ok || now == 0) {
             break;
         }
         g_usleep(G_USEC_PER_SEC / 5);
     } while (g_get_monotonic_time() < end);
     tap(ok, err, "%s on host %s: MemFree back to %" G_GUINT64_FORMAT " MiB "
-        "(before the migration %" G_GUINT64_FORMAT " MiB, limit 5%%) after %.1f s",
+        "(before the migration %" G_GUINT64_FORMAT " MiB, at least 95%%) after %.1f s",
         name, host->name, now >> 10, before >> 10,
         (g_get_monotonic_time() - start) / (double)G_USEC_PER_SEC);
 }
