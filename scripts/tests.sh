@@ -72,7 +72,7 @@ test_qemu() {
             > "$FPH_BASE_BUILD/qtest-hint.log" 2>&1 ||
             { grep -E '^not ok|Bail|ERROR' "$FPH_BASE_BUILD/qtest-hint.log" >&2; die "virtio-balloon-hint-test failed (log: $FPH_BASE_BUILD/qtest-hint.log)"; }
         log "qemu: virtio-balloon-hint-test: $(hint_test_counts "$FPH_BASE_BUILD/qtest-hint.log" \
-            "the fuzz: it runs against the sanitizer build")"
+            "the fuzz: it hangs at random, see docs/reliability.md; $FPH_CMD test-fuzz runs it")"
     else
         log "qemu: this tree has no virtio-balloon-hint-test yet"
     fi
