@@ -85,6 +85,16 @@ apt_get() {
     DEBIAN_FRONTEND=noninteractive apt-get $(apt_opts) "$@"
 }
 
+apt_cache() {
+    # shellcheck disable=SC2046
+    apt-cache $(apt_opts) "$@"
+}
+
+apt_cache13() {
+    # shellcheck disable=SC2046
+    apt-cache $(apt_opts "$FPH_APT13") "$@"
+}
+
 apt_get13() {
     # shellcheck disable=SC2046
     DEBIAN_FRONTEND=noninteractive apt-get $(apt_opts "$FPH_APT13") "$@"

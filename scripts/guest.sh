@@ -11,18 +11,16 @@
 
 FPH_OWN=$FPH_BASE_BUILD/own
 FPH_GUEST=$FPH_BASE_BUILD/guest
-FPH_GUEST2=
-[ "$FPH_BASE" = debian12 ] || FPH_GUEST2=$FPH_BASE_BUILD/guest-6.1
+FPH_GUEST2=$FPH_BASE_BUILD/guest-6.1
 
 # Modules the guest loads; their dependencies are added at build time.
 FPH_GUEST_MODULES="virtio_pci virtio_balloon virtio_console"
 
-# guest_specs: "DIR RELEASE KERNEL" for each guest of the base
+# guest_specs: "DIR RELEASE KERNEL" for each guest (the lab, and so the
+# guests, exist on the debian13 base only)
 guest_specs() {
-    case "$FPH_BASE" in
-        debian12) echo "$FPH_GUEST 12 6.1" ;;
-        *) echo "$FPH_GUEST 13 6.12"; echo "$FPH_GUEST2 12 6.1" ;;
-    esac
+    echo "$FPH_GUEST 13 6.12"
+    echo "$FPH_GUEST2 12 6.1"
 }
 
 # own_args: the meson options of fph's own programs.  The lab, the e2e
@@ -33,8 +31,8 @@ guest_specs() {
 own_args() {
     local lab=enabled
     [ "$FPH_BASE" = debian13 ] || lab=disabled
-    printf '%s\n' -Dlab=$lab -Dprefix="$FPH_PREFIX" -Dfph_build="$FPH_BASE_BUILD" \
-        -Dsecond_guest="$FPH_GUEST2"
+    printf '%s\n' -Dlab=$lab -Dprefix="$FPH_PREFIX" -Dfph_build="$FPH_BASE_BUILD"
+    [ "$lab" = disabled ] || printf '%s\n' -Dsecond_guest="$FPH_GUEST2"
 }
 
 build_own() {
@@ -59,7 +57,7 @@ build_own() {
 # guest if needed (with the machine's tools and the private apt states:
 # on the debian13 base this runs outside the root, in setup)
 guest_debs() {
-    local dir rel ver dl kpkg
+    local dir rel ver dl kpkg sfx
     while read -r dir rel ver; do
         dl=$dir/debs
         mkdir -p "$dl"
@@ -67,16 +65,16 @@ guest_debs() {
            ls "$dl"/qemu-guest-agent_*.deb > /dev/null 2>&1; then
             continue
         fi
-        # the kernel of its release, qemu-ga of the base's
-        if [ "$rel" = 12 ]; then apt_update; else apt_update13; fi
-        # shellcheck disable=SC2046
-        kpkg=$(apt-cache $(if [ "$rel" = 12 ]; then apt_opts; else apt_opts "$FPH_APT13"; fi) \
-                   depends linux-image-amd64 |
+        # the kernel from its release's apt state, qemu-ga from Debian 13's
+        sfx=13
+        [ "$rel" = 13 ] || sfx=
+        "apt_update$sfx"
+        kpkg=$("apt_cache$sfx" depends linux-image-amd64 |
                sed -nE "s/^ *Depends: (linux-image-${ver//./\\.}\\.[^ ]*-amd64)\$/\\1/p" | head -1)
         [ -n "$kpkg" ] || die "no linux-image-$ver.*-amd64 package found in Debian $rel's archive"
-        log "guest: downloading $kpkg (Debian $rel) and qemu-guest-agent (Debian $FPH_BASE_RELEASE)"
-        { (cd "$dl" && if [ "$rel" = 12 ]; then apt_get -q download "$kpkg"; else apt_get13 -q download "$kpkg"; fi) &&
-          (cd "$dl" && "apt_get$FPH_APT_SUFFIX" -q download qemu-guest-agent); } > "$dl/download.log" 2>&1 ||
+        log "guest: downloading $kpkg (Debian $rel) and qemu-guest-agent (Debian 13)"
+        (cd "$dl" && "apt_get$sfx" -q download "$kpkg" && apt_get13 -q download qemu-guest-agent) \
+            > "$dl/download.log" 2>&1 ||
             { cat "$dl/download.log" >&2; die "downloading the guest packages failed"; }
     done < <(guest_specs)
 }

@@ -72,7 +72,7 @@ test_qemu() {
             > "$FPH_BASE_BUILD/qtest-hint.log" 2>&1 ||
             { grep -E '^not ok|Bail|ERROR' "$FPH_BASE_BUILD/qtest-hint.log" >&2; die "virtio-balloon-hint-test failed (log: $FPH_BASE_BUILD/qtest-hint.log)"; }
         log "qemu: virtio-balloon-hint-test: $(hint_test_counts "$FPH_BASE_BUILD/qtest-hint.log" \
-            "the fuzz: it hangs at random, see docs/reliability.md; $FPH_CMD test-fuzz runs it")"
+            "$FPH_FUZZ_SKIP_WHY")"
     else
         log "qemu: this tree has no virtio-balloon-hint-test yet"
     fi
@@ -92,6 +92,7 @@ test_qemu() {
 # (docs/reliability.md).  ./fph test-fuzz runs it.
 FPH_FUZZ_SKIP=(-s /x86_64/virtio-balloon/free-page-hint/fuzz)
 FPH_FUZZ_ASAN_SKIP=("${FPH_FUZZ_SKIP[@]}")
+FPH_FUZZ_SKIP_WHY="the fuzz: it hangs at random, see docs/reliability.md; $FPH_CMD test-fuzz runs it"
 
 # hint_test_counts LOG WHY: "N passed, M skipped (WHY)" of a hint test log
 hint_test_counts() {
@@ -126,7 +127,7 @@ test_qemu_asan() {
         die "a sanitizer reported an error (log: $log)"
     fi
     log "qemu-asan: virtio-balloon-hint-test: $(hint_test_counts "$log" \
-        "the fuzz: it hangs at random, see docs/reliability.md; $FPH_CMD test-fuzz runs it")$(grep -E '^# free page vq fuzz: [0-9]+ requests' "$log" | sed 's/^# free page vq fuzz: /; fuzz: /')"
+        "$FPH_FUZZ_SKIP_WHY")$(grep -E '^# free page vq fuzz: [0-9]+ requests' "$log" | sed 's/^# free page vq fuzz: /; fuzz: /')"
 }
 
 # QEMU's scripts/checkpatch.pl over every patch of the QEMU queue: a
