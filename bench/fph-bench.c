@@ -5,7 +5,7 @@
  * (virDomainMigrateToURI3, peer to peer), in three modes, interleaved:
  *
  *   plain      no flag: the guest is not asked for free pages
- *   hint       VIR_MIGRATE_FREE_PAGE_HINT: hints, no wait (QEMU 7.2's way)
+ *   hint       VIR_MIGRATE_FREE_PAGE_HINT: hints, no wait (as in the seed series)
  *   hint-wait  VIR_MIGRATE_FREE_PAGE_HINT with
  *              VIR_MIGRATE_PARAM_FREE_PAGE_HINT_WAIT: the bulk stage waits
  *              for the guest's first run of hints

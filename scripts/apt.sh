@@ -100,36 +100,18 @@ apt_get13() {
     DEBIAN_FRONTEND=noninteractive apt-get $(apt_opts "$FPH_APT13") "$@"
 }
 
-# Packages the build, the guest image, the lab and the benchmark's plots
-# need on the host.
-FPH_HOST_PACKAGES="
-    build-essential git meson ninja-build pkg-config python3 flex bison
-    libglib2.0-dev libpixman-1-dev zlib1g-dev libfdt-dev
-    seabios ipxe-qemu qemu-system-data
-    busybox-static cpio xz-utils
-    libjson-glib-dev
-    gnuplot-nox
-"
-
-# The debian13 base builds in the Debian 13 root: the machine needs only
-# what makes the root.
-FPH_HOST_PACKAGES13="mmdebstrap"
+# What the machine itself needs: what makes the build root.  QEMU, libvirt,
+# fph's own programs, the guests and the lab are built and run in the root
+# (scripts/root.sh).
+FPH_HOST_PACKAGES="mmdebstrap"
 
 install_host_packages() {
-    local missing=() p pkgs=$FPH_HOST_PACKAGES
-    [ "$FPH_BASE" = debian12 ] || pkgs=$FPH_HOST_PACKAGES13
+    local missing=() p
     # shellcheck disable=SC2086
-    for p in $pkgs; do
+    for p in $FPH_HOST_PACKAGES; do
         dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' ||
             missing+=("$p")
     done
-    if [ "$FPH_BASE" = debian12 ] && ! stamp_ok host-build-dep "libvirt-9.0.0"; then
-        apt_update
-        log "apt: installing libvirt's build dependencies"
-        apt_get -y -q build-dep libvirt > "$FPH_APT/build-dep.log" 2>&1 ||
-            { tail -20 "$FPH_APT/build-dep.log" >&2; die "apt-get build-dep libvirt failed"; }
-        stamp_set host-build-dep "libvirt-9.0.0"
-    fi
     if [ ${#missing[@]} -gt 0 ]; then
         apt_update
         log "apt: installing ${missing[*]}"
@@ -139,7 +121,7 @@ install_host_packages() {
     fi
 }
 
-# fetch_sources: the two .orig tarballs of the current base in $FPH_DL,
+# fetch_sources: the two .orig tarballs of the base in $FPH_DL,
 # checked against sources.sha256.  apt's source support names the files of
 # the current Debian revision of each source package; only the pristine
 # upstream tarball inside it is downloaded (with apt's own transport, which
@@ -152,9 +134,9 @@ fetch_sources() {
     for pkg in qemu libvirt; do
         orig=$(orig_of $pkg)
         [ -f "$FPH_DL/$orig" ] && continue
-        "apt_update$FPH_APT_SUFFIX"
+        apt_update13
         log "apt: downloading $orig (source package $pkg of Debian $FPH_BASE_RELEASE)"
-        line=$("apt_get$FPH_APT_SUFFIX" -q source --print-uris "$pkg" 2>/dev/null |
+        line=$(apt_get13 -q source --print-uris "$pkg" 2>/dev/null |
                awk -v f="$orig" '$2 == f { print; exit }')
         [ -n "$line" ] ||
             die "the source package $pkg of Debian $FPH_BASE_RELEASE has no $orig (a new upstream version? see sources.sha256)"
@@ -169,7 +151,7 @@ fetch_sources() {
     verify_sources
 }
 
-# verify_sources: the current base's tarballs match sources.sha256
+# verify_sources: the base's tarballs match sources.sha256
 verify_sources() {
     local sum file actual pkg
     for pkg in qemu libvirt; do

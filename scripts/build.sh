@@ -39,11 +39,11 @@ libvirt_setup_args() {
     -Dinit_script=none
     # the lab runs QEMU as root; Debian's libvirt-qemu user does not exist here
     -Dqemu_user=root -Dqemu_group=root
-    )
-    # libvirt 11.3 puts its runtime state (sockets) in /run whatever the
+    # libvirt puts its runtime state (sockets) in /run whatever the
     # prefix; the lab gives each host its own copy of the prefix's state
-    # directories, so keep it in the prefix as 9.0 did
-    [ "$FPH_BASE" = debian12 ] || a+=(-Drunstatedir="$FPH_PREFIX/var/run")
+    # directories, so keep it in the prefix
+    -Drunstatedir="$FPH_PREFIX/var/run"
+    )
     printf '%s\n' "${a[@]}"
 }
 
@@ -84,11 +84,7 @@ libvirt_args() { libvirt_setup_args; }
 # that feed the device what a guest may (see docs/reliability.md).
 qemu_asan_args() {
     qemu_configure_args
-    # QEMU 9.0 split --enable-sanitizers into --enable-asan and --enable-ubsan
-    case "$FPH_BASE" in
-        debian12) echo --enable-sanitizers ;;
-        *) printf '%s\n' --enable-asan --enable-ubsan ;;
-    esac
+    printf '%s\n' --enable-asan --enable-ubsan
 }
 FPH_QEMU_ASAN_TARGETS=(qemu-system-x86_64 tests/qtest/virtio-balloon-hint-test)
 

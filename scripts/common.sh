@@ -10,69 +10,35 @@ FPH_APT=$FPH_BUILD/apt
 FPH_DL=$FPH_BUILD/dl
 FPH_JOBS=${FPH_JOBS:-3}
 
-# The base the queues apply to.  debian12: the .orig tarballs of Debian 12
-# (QEMU 7.2, libvirt 9.0.0), built on the machine itself, queues in qemu/
-# and libvirt/.  debian13: those of Debian 13 (QEMU 10.0, libvirt 11.3.0),
-# built in the Debian 13 root (scripts/root.sh), queues in next/qemu/ and
-# next/libvirt/ while the move to Debian 13 is under way (see
-# docs/workflow.md); "./fph next COMMAND" selects it.
-FPH_BASE=${FPH_BASE:-debian12}
-case "$FPH_BASE" in
-    debian12)
-        FPH_BASE_RELEASE=12
-        FPH_CMD=./fph
-        FPH_APT_SUFFIX=
-        FPH_QUEUES=$FPH_TOP
-        FPH_WORK=$FPH_TOP/work
-        FPH_BASE_BUILD=$FPH_BUILD
-        FPH_QEMU_ORIG=qemu_7.2+dfsg.orig.tar.xz
-        FPH_QEMU_DIR=qemu-7.2.0
-        FPH_LIBVIRT_ORIG=libvirt_9.0.0.orig.tar.xz
-        FPH_LIBVIRT_DIR=libvirt-9.0.0
-        ;;
-    debian13)
-        FPH_BASE_RELEASE=13
-        FPH_CMD="./fph next"
-        FPH_APT_SUFFIX=13
-        FPH_QUEUES=$FPH_TOP/next
-        FPH_WORK=$FPH_TOP/work/next
-        FPH_BASE_BUILD=$FPH_BUILD/debian13
-        FPH_QEMU_ORIG=qemu_10.0.13+ds.orig.tar.xz
-        FPH_QEMU_DIR=qemu-10.0.13
-        FPH_LIBVIRT_ORIG=libvirt_11.3.0.orig.tar.xz
-        FPH_LIBVIRT_DIR=libvirt-11.3.0
-        ;;
-    *) printf '[fph] error: FPH_BASE=%s: allowed are debian12, debian13\n' "$FPH_BASE" >&2; exit 1 ;;
-esac
+# The base the queues apply to: the pristine upstream tarballs inside
+# Debian 13's source packages (QEMU 10.0, libvirt 11.3.0), built and run in
+# a Debian 13 root (scripts/root.sh).  Everything built for it is below
+# FPH_BASE_BUILD.  Until 2026-12 fph was based on Debian 12's QEMU 7.2 and
+# libvirt 9.0.0 (docs/workflow.md, "History").
+FPH_BASE_RELEASE=13
+FPH_BASE_BUILD=$FPH_BUILD/debian13
+FPH_WORK=$FPH_TOP/work
+FPH_QEMU_ORIG=qemu_10.0.13+ds.orig.tar.xz
+FPH_QEMU_DIR=qemu-10.0.13
+FPH_LIBVIRT_ORIG=libvirt_11.3.0.orig.tar.xz
+FPH_LIBVIRT_DIR=libvirt-11.3.0
 FPH_SRC=$FPH_BASE_BUILD/src
 FPH_OBJ=$FPH_BASE_BUILD/obj
 FPH_STAMPS=$FPH_BASE_BUILD/stamps
-# Where QEMU and libvirt are installed: FPH_PREFIX, the path they are
-# configured with.  On the debian13 base that is /opt/fph in the root,
-# which in_root binds to FPH13_PREFIX_DIR below the checkout: libvirt
-# derives the paths of its sockets (the daemon's, QEMU's monitors) from
-# its prefix, and a unix socket's path must fit in 108 bytes, which a
+# QEMU and libvirt are configured with the prefix FPH_PREFIX, /opt/fph in
+# the root, which in_root binds to FPH_PREFIX_DIR below the checkout:
+# libvirt derives the paths of its sockets (the daemon's, QEMU's monitors)
+# from its prefix, and a unix socket's path must fit in 108 bytes, which a
 # prefix inside a checkout at a long path does not leave room for.  For
 # the same reason the lab keeps its state (the clients' socket paths) and
-# its logs below /run/fph in the root, which in_root binds to
-# $FPH_BUILD/debian13 (one mount, so the lab can move its state to the
-# logs).
-FPH13_PREFIX=/opt/fph
-FPH13_PREFIX_DIR=$FPH_BUILD/debian13/prefix
-FPH13_RUN=/run/fph
-FPH13_RUN_DIR=$FPH_BUILD/debian13
-case "$FPH_BASE" in
-    debian12)
-        FPH_PREFIX=$FPH_BASE_BUILD/prefix
-        FPH_LAB_RUN=$FPH_BUILD/lab
-        FPH_LAB_LOGS_RUN=$FPH_BUILD/lab-logs
-        ;;
-    debian13)
-        FPH_PREFIX=$FPH13_PREFIX
-        FPH_LAB_RUN=$FPH13_RUN/lab
-        FPH_LAB_LOGS_RUN=$FPH13_RUN/lab-logs
-        ;;
-esac
+# its logs below FPH_RUN, /run/fph in the root, which in_root binds to
+# FPH_RUN_DIR (one mount, so the lab can move its state to the logs).
+FPH_PREFIX=/opt/fph
+FPH_PREFIX_DIR=$FPH_BASE_BUILD/prefix
+FPH_RUN=/run/fph
+FPH_RUN_DIR=$FPH_BASE_BUILD
+FPH_LAB_RUN=$FPH_RUN/lab
+FPH_LAB_LOGS_RUN=$FPH_RUN/lab-logs
 
 # Identity of the base commit and of every commit the queue tools create.
 # Fixed name and dates make imports reproducible, so that a fresh export
@@ -123,7 +89,7 @@ hash_of() {
 
 # queue_files PROJECT: the series file and the patches it names, in order
 queue_files() {
-    local q=$FPH_QUEUES/$1 p
+    local q=$FPH_TOP/$1 p
     printf '%s\n' "$q/series"
     while read -r p; do
         case "$p" in ''|'#'*) continue ;; esac
@@ -157,11 +123,7 @@ topdir_of() {
 submodules_of() {
     case "$1" in
         qemu) ;;
-        libvirt)
-            case "$FPH_BASE" in
-                debian12) echo src/keycodemapdb ;;
-                *) echo subprojects/keycodemapdb ;;
-            esac ;;
+        libvirt) echo subprojects/keycodemapdb ;;
         *) die "unknown project '$1' (allowed: qemu, libvirt)" ;;
     esac
 }

@@ -3,11 +3,10 @@
 #
 # A guest is a Debian kernel, unpacked from its package (not installed),
 # and an initramfs with busybox-static, the virtio modules, Debian's qemu-ga
-# with the libraries it links, and our static fph-guest tool.  The debian12
-# base has one, with Debian 12's kernel (6.1).  The debian13 base has two
-# with the same user space (Debian 13's, built in the root): Debian 13's
-# kernel (6.12), the default, and Debian 12's (6.1), which the e2e suite
-# migrates as well.
+# with the libraries it links, and our static fph-guest tool.  There are
+# two with the same user space (Debian 13's, built in the root): Debian
+# 13's kernel (6.12), the default, and Debian 12's (6.1), which the e2e
+# suite migrates as well.
 
 FPH_OWN=$FPH_BASE_BUILD/own
 FPH_GUEST=$FPH_BASE_BUILD/guest
@@ -16,30 +15,24 @@ FPH_GUEST2=$FPH_BASE_BUILD/guest-6.1
 # Modules the guest loads; their dependencies are added at build time.
 FPH_GUEST_MODULES="virtio_pci virtio_balloon virtio_console"
 
-# guest_specs: "DIR RELEASE KERNEL" for each guest (the lab, and so the
-# guests, exist on the debian13 base only)
+# guest_specs: "DIR RELEASE KERNEL" for each guest
 guest_specs() {
     echo "$FPH_GUEST 13 6.12"
     echo "$FPH_GUEST2 12 6.1"
 }
 
 # own_args: the meson options of fph's own programs.  The lab, the e2e
-# tests, the demo and the benchmark use the patched libvirt's API: on the
-# debian12 base, whose lab no longer runs (its libvirt's sockets do not
-# fit a long checkout path; the lab runs on the debian13 base), only the
-# guest tool and the qtest wrapper are built.
+# tests, the demo and the benchmark use the patched libvirt's API.
 own_args() {
-    local lab=enabled
-    [ "$FPH_BASE" = debian13 ] || lab=disabled
-    printf '%s\n' -Dlab=$lab -Dprefix="$FPH_PREFIX" -Dfph_build="$FPH_BASE_BUILD"
-    [ "$lab" = disabled ] || printf '%s\n' -Dsecond_guest="$FPH_GUEST2"
+    printf '%s\n' -Dlab=enabled -Dprefix="$FPH_PREFIX" -Dfph_build="$FPH_BASE_BUILD" \
+        -Dsecond_guest="$FPH_GUEST2"
 }
 
 build_own() {
     local pc=$FPH_PREFIX/lib/pkgconfig conf args
     mapfile -t args < <(own_args)
-    [ "$FPH_BASE" = debian12 ] || [ -f "$pc/libvirt.pc" ] ||
-        die "libvirt is not installed in $FPH_PREFIX (run '$FPH_CMD build')"
+    [ -f "$pc/libvirt.pc" ] ||
+        die "libvirt is not installed in $FPH_PREFIX (run 'sudo ./fph build')"
     conf=$(printf '%s\n' "${args[@]}" | sha256sum | cut -d' ' -f1)
     if [ ! -f "$FPH_OWN/build.ninja" ] || ! stamp_ok conf-own "$conf"; then
         rm -rf "$FPH_OWN"
@@ -55,7 +48,7 @@ build_own() {
 
 # guest_debs: download the kernel and qemu-guest-agent packages of each
 # guest if needed (with the machine's tools and the private apt states:
-# on the debian13 base this runs outside the root, in setup)
+# outside the root, in setup)
 guest_debs() {
     local dir rel ver dl kpkg sfx
     while read -r dir rel ver; do
@@ -133,8 +126,8 @@ build_guest_one() {
     cp "$gdir/modules.order" "$root/etc/fph-modules"
 
     # qemu-ga and every library it links, from the system it is built on
-    # (the machine's Debian 12, or the Debian 13 root): the package's own
-    # release, so the library versions it depends on.
+    # (the Debian 13 root): the package's own release, so the library
+    # versions it depends on.
     ga=$gdir/ga/usr/sbin/qemu-ga
     cp "$ga" "$root/usr/sbin/qemu-ga"
     if ldd "$ga" | grep -q 'not found'; then
@@ -153,8 +146,8 @@ build_guest_one() {
     log "guest: $(basename "$gdir"/kernel/boot/vmlinuz-*), initramfs $(du -h "$gdir/initrd.img" | cut -f1)"
 }
 
-# build_guest: every guest of the base (on the debian13 base inside the
-# root, whose packages setup has downloaded)
+# build_guest: every guest (inside the root, whose packages setup has
+# downloaded)
 build_guest() {
     local dir rel ver
     [ -n "${FPH_IN_ROOT:-}" ] || guest_debs

@@ -91,7 +91,7 @@ pq_import() {
     mkdir -p "$(dirname "$dir")"
     pq_base "$dir" "$project"
     pq_apply "$dir" "$project"
-    log "pq: $project imported into $dir: commit there, then run '$FPH_CMD pq export $project'"
+    log "pq: $project imported into $dir: commit there, then run './fph pq export $project'"
 }
 
 # pq_export_to DIR OUT: write DIR's commits since fph-base as a queue in OUT
@@ -112,18 +112,17 @@ pq_export_to() {
 pq_export() {
     local project=$1 dir=${2:-$FPH_WORK/$1}
     orig_of "$project" > /dev/null
-    [ -d "$dir/.git" ] || die "no work tree at $dir (run '$FPH_CMD pq import $project' first)"
+    [ -d "$dir/.git" ] || die "no work tree at $dir (run './fph pq import $project' first)"
     [ -z "$(git -C "$dir" status --porcelain --untracked-files=no)" ] ||
         die "$dir has uncommitted changes: commit them first"
-    pq_export_to "$dir" "$FPH_QUEUES/$project"
+    pq_export_to "$dir" "$FPH_TOP/$project"
     log "pq: exported $(queue_patches "$project" | wc -l) patch(es) to $project/"
 }
 
 # pq_check_trailers PROJECT: every patch of the queue says where it comes
 # from and where it went (DEP-3 "Origin:" and "Forwarded:" trailers) and
 # carries no Signed-off-by: no person certifies the Developer Certificate
-# of Origin for fph's patches (docs/workflow.md).  The debian12 queues
-# predate the rule and are checked only for Signed-off-by.
+# of Origin for fph's patches (docs/workflow.md).
 pq_check_trailers() {
     local project=$1 p msg bad=0
     while read -r p; do
@@ -133,7 +132,6 @@ pq_check_trailers() {
             log "trailers: $(basename "$p"): has a Signed-off-by; fph's patches carry none"
             bad=1
         fi
-        [ "$FPH_BASE" = debian12 ] && continue
         if ! grep -Eq '^Origin: (upstream|backport|vendor|other), .+' <<< "$msg"; then
             log "trailers: $(basename "$p"): no 'Origin: upstream|backport|vendor|other, WHERE' trailer"
             bad=1
@@ -159,7 +157,7 @@ pq_check() {
         git -C "$FPH_SRC/$project" worktree add -q --detach "$tmp/tree" fph-base
         pq_apply "$tmp/tree" "$project"
         pq_export_to "$tmp/tree" "$tmp/queue"
-        if diff -ru "$tmp/queue" "$FPH_QUEUES/$project" > "$tmp/diff"; then
+        if diff -ru "$tmp/queue" "$FPH_TOP/$project" > "$tmp/diff"; then
             log "drift check: $project queue ($(queue_patches "$project" | wc -l) patches) equals a fresh export"
         else
             cat "$tmp/diff" >&2
@@ -174,8 +172,8 @@ pq_check() {
         [ -d "$FPH_WORK/$project/.git" ] || continue
         tmp=$(mktemp -d "$FPH_BUILD/.drift.XXXXXX")
         pq_export_to "$FPH_WORK/$project" "$tmp"
-        if ! diff -ru "$tmp" "$FPH_QUEUES/$project" > /dev/null; then
-            log "drift check: FAILED: ${FPH_WORK#"$FPH_TOP"/}/$project has commits that are not exported ($FPH_CMD pq export $project)"
+        if ! diff -ru "$tmp" "$FPH_TOP/$project" > /dev/null; then
+            log "drift check: FAILED: ${FPH_WORK#"$FPH_TOP"/}/$project has commits that are not exported (./fph pq export $project)"
             rc=1
         fi
         rm -rf "$tmp"
@@ -194,7 +192,7 @@ pq_bisect() {
     fetch_sources
     [ "$project" = libvirt ] || [ -x "$FPH_OWN/tests/qtest/$FPH_QEMU_WRAPPER_NAME" ] ||
         die "build fph's own programs first (./fph test-e2e or ./fph guest)"
-    # a tree of its own per base; the install below it may be at a long
+    # a tree of its own; the install below it may be at a long
     # path: no lab runs from it
     FPH_SRC=$FPH_BASE_BUILD/bisect/src
     FPH_OBJ=$FPH_BASE_BUILD/bisect/obj

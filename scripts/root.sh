@@ -2,16 +2,17 @@
 # $FPH_BUILD/root, made with mmdebstrap from the machine's own archive
 # (sources derived in scripts/apt.sh), with the build dependencies of
 # Debian 13's qemu and libvirt source packages installed inside it.  QEMU
-# and libvirt of the debian13 base are built and tested in it, so they link
-# Debian 13's libraries, whatever release the machine runs.  Sourced, not
+# and libvirt are built and tested in it, and the lab runs them there, so
+# they link Debian 13's libraries, whatever release the machine runs.  Sourced, not
 # run.
 
 FPH_ROOT=$FPH_BUILD/root
 
 # What the root has besides the two build dependency sets: what fph's own
 # steps run inside it (its own C programs, the guest image, the queue
-# tools, QEMU's test runner, and for the lab's libvirtd the firewall tool
-# its network driver needs to start at all, as Debian's package has it).  A package added here is installed into an
+# tools, QEMU's test runner, the benchmark's plots, and for the lab's
+# libvirtd the firewall tool its network driver needs to start at all, as
+# Debian's package has it).  A package added here is installed into an
 # existing root (root_packages); the root is made anew only when root_make
 # itself changes.
 FPH_ROOT_PACKAGES="
@@ -21,6 +22,7 @@ FPH_ROOT_PACKAGES="
     busybox-static cpio xz-utils kmod
     seabios ipxe-qemu qemu-system-data
     nftables
+    gnuplot-nox
 "
 
 # root_make: make the root, or keep it when what it is made from is
@@ -77,7 +79,7 @@ root_packages() {
 # with /proc, /sys and /dev of the machine and the checkout at the same
 # path as outside, so that every path fph uses means the same in both;
 # besides, the install of QEMU and libvirt and the lab's state at their
-# short paths (FPH13_PREFIX, FPH13_RUN: see scripts/common.sh).
+# short paths (FPH_PREFIX, FPH_RUN: see scripts/common.sh).
 # The environment is a clean one plus what selects fph's base and jobs.
 # The calling shell becomes CMD (exec all the way down), so that a signal
 # run_forwarding passes on reaches CMD itself: call it in a subshell.
@@ -87,7 +89,7 @@ root_packages() {
 # mount a new /proc: CMD then sees the machine's.
 in_root() {
     local -a userns=()
-    [ -x "$FPH_ROOT/usr/bin/apt-get" ] || die "there is no Debian 13 root in $FPH_ROOT (sudo ./fph next setup makes it)"
+    [ -x "$FPH_ROOT/usr/bin/apt-get" ] || die "there is no Debian 13 root in $FPH_ROOT (sudo ./fph setup makes it)"
     [ "$(id -u)" = 0 ] || userns=(--user --map-root-user)
     exec unshare "${userns[@]}" --mount --propagation private -- /bin/sh -c '
         set -e
@@ -111,10 +113,10 @@ in_root() {
         mount --bind "$prefix" "$r$short_prefix"
         mount --bind "$run" "$r$short_run"
         exec chroot "$r" "$@"
-    ' sh "$FPH_ROOT" "$FPH_TOP" "$FPH13_PREFIX_DIR" "$FPH13_PREFIX" \
-        "$FPH13_RUN_DIR" "$FPH13_RUN" "${userns[*]}" /usr/bin/env -i \
+    ' sh "$FPH_ROOT" "$FPH_TOP" "$FPH_PREFIX_DIR" "$FPH_PREFIX" \
+        "$FPH_RUN_DIR" "$FPH_RUN" "${userns[*]}" /usr/bin/env -i \
         PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
         HOME=/root LC_ALL=C.UTF-8 TERM="${TERM:-dumb}" \
-        FPH_IN_ROOT=1 FPH_BASE="$FPH_BASE" FPH_JOBS="$FPH_JOBS" \
+        FPH_IN_ROOT=1 FPH_JOBS="$FPH_JOBS" \
         ${CI:+CI="$CI"} "$@"
 }

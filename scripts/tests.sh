@@ -51,22 +51,21 @@ test_qemu() {
     export QTEST_QEMU_BINARY=$wrapper FPH_QEMU_BINARY=$FPH_PREFIX/bin/qemu-system-x86_64
     export QTEST_QEMU_STORAGE_DAEMON_BINARY=$obj/storage-daemon/qemu-storage-daemon
     # virtio-balloon: every qos-graph path that goes through the balloon
-    # listed as "/path" (QEMU 7.2) or as TAP comments, "# /path" (10.0)
-    paths=$("$obj/tests/qtest/qos-test" -l | sed -nE 's|^(# )?(/.*balloon.*)$|\2|p')
+    # (listed as TAP comments, "# /path")
+    paths=$("$obj/tests/qtest/qos-test" -l | sed -nE 's|^# (/.*balloon.*)$|\1|p')
     [ -n "$paths" ] || die "qos-test lists no virtio-balloon test"
     for p in $paths; do
         "$obj/tests/qtest/qos-test" -q -p "$p" >> "$FPH_BASE_BUILD/qtest.log" 2>&1 ||
             { tail -20 "$FPH_BASE_BUILD/qtest.log" >&2; die "qtest $p failed"; }
     done
     log "qemu: $(echo "$paths" | wc -l) virtio-balloon qos-test paths passed"
-    # QEMU's own virtio-balloon qtest (QEMU 9.2 and later)
-    if [ -x "$obj/tests/qtest/virtio-balloon-test" ]; then
-        "$obj/tests/qtest/virtio-balloon-test" --tap -k >> "$FPH_BASE_BUILD/qtest.log" 2>&1 ||
-            { tail -20 "$FPH_BASE_BUILD/qtest.log" >&2; die "virtio-balloon-test failed"; }
-        log "qemu: virtio-balloon-test passed"
-    fi
-    # fph's own (QEMU patch 7): the test plays the guest driver of the
-    # free page virtqueue.  Only a bisect step before that patch lacks it.
+    # QEMU's own virtio-balloon qtest
+    "$obj/tests/qtest/virtio-balloon-test" --tap -k >> "$FPH_BASE_BUILD/qtest.log" 2>&1 ||
+        { tail -20 "$FPH_BASE_BUILD/qtest.log" >&2; die "virtio-balloon-test failed"; }
+    log "qemu: virtio-balloon-test passed"
+    # fph's own (added by QEMU patch 3): the test plays the guest driver of
+    # the free page virtqueue.  Only a bisect step before that patch lacks
+    # it.
     if [ -f "$FPH_SRC/qemu/tests/qtest/virtio-balloon-hint-test.c" ]; then
         "$obj/tests/qtest/virtio-balloon-hint-test" --tap -k "${FPH_FUZZ_SKIP[@]}" \
             > "$FPH_BASE_BUILD/qtest-hint.log" 2>&1 ||
@@ -85,14 +84,13 @@ test_qemu() {
 # The fuzz of the free page vq is to run once, against the sanitizer
 # build (test_qemu_asan, 1,000 requests in the suites); the plain run of
 # the hint test leaves it out (FPH_FUZZ_SKIP), saying so.  For now the
-# sanitizer run leaves it out too (FPH_FUZZ_ASAN_SKIP), saying why: on the
-# debian12 base the QEMU queue lacks the fix of the hang the fuzz found
-# after a device reset (patch 4 of the debian13 queue), and on the
-# debian13 base the fuzz, with that fix, still hung once at random
-# (docs/reliability.md).  ./fph test-fuzz runs it.
+# sanitizer run leaves it out too (FPH_FUZZ_ASAN_SKIP), saying why: with
+# the fix of the hang the fuzz found after a device reset (QEMU patch 4)
+# it still hung once at random (docs/reliability.md).  ./fph test-fuzz
+# runs it.
 FPH_FUZZ_SKIP=(-s /x86_64/virtio-balloon/free-page-hint/fuzz)
 FPH_FUZZ_ASAN_SKIP=("${FPH_FUZZ_SKIP[@]}")
-FPH_FUZZ_SKIP_WHY="the fuzz: it hangs at random, see docs/reliability.md; $FPH_CMD test-fuzz runs it"
+FPH_FUZZ_SKIP_WHY="the fuzz: it hangs at random, see docs/reliability.md; ./fph test-fuzz runs it"
 
 # hint_test_counts LOG WHY: "N passed, M skipped (WHY)" of a hint test log
 hint_test_counts() {
@@ -157,9 +155,8 @@ test_e2e() {
         { lab_cleanup_stale; die "the e2e suite failed (lab logs: $FPH_BASE_BUILD/lab-logs)"; }
 }
 
-# The tiers that need no lab (the lab runs on the debian13 base only; its
-# run_next_tests adds the e2e suite)
-run_all_tests() {
+# All tests: the tiers that need no lab, then the e2e suites in the lab
+run_tests() {
     local t0=$SECONDS
     test_libvirt
     test_qemu
@@ -167,6 +164,8 @@ run_all_tests() {
     check_qemu_style
     pq_check
     log "tests without the lab passed in $((SECONDS - t0)) s"
+    test_e2e
+    log "all tests passed in $((SECONDS - t0)) s"
 }
 
 # The benchmark (bench/fph-bench.c): its report goes to a new directory
