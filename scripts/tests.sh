@@ -81,16 +81,11 @@ test_qemu() {
     log "qemu: migration-test: $(grep -c '^ok' "$FPH_BASE_BUILD/qtest-migration.log") passed, $(grep -c '# SKIP' "$FPH_BASE_BUILD/qtest-migration.log") skipped"
 }
 
-# The fuzz of the free page vq is to run once, against the sanitizer
-# build (test_qemu_asan, 1,000 requests in the suites); the plain run of
-# the hint test leaves it out (FPH_FUZZ_SKIP), saying so.  For now the
-# sanitizer run leaves it out too (FPH_FUZZ_ASAN_SKIP), saying why: with
-# the fix of the hang the fuzz found after a device reset (QEMU patch 4)
-# it still hung once at random (docs/reliability.md).  ./fph test-fuzz
-# runs it.
+# The fuzz of the free page vq runs once, against the sanitizer build
+# (test_qemu_asan, 1,000 requests in the suites); the plain run of the
+# hint test leaves it out (FPH_FUZZ_SKIP), saying so.
 FPH_FUZZ_SKIP=(-s /x86_64/virtio-balloon/free-page-hint/fuzz)
-FPH_FUZZ_ASAN_SKIP=("${FPH_FUZZ_SKIP[@]}")
-FPH_FUZZ_SKIP_WHY="the fuzz: it hangs at random, see docs/reliability.md; ./fph test-fuzz runs it"
+FPH_FUZZ_SKIP_WHY="the fuzz: it runs against the sanitizer build"
 
 # hint_test_counts LOG WHY: "N passed, M skipped (WHY)" of a hint test log
 hint_test_counts() {
@@ -105,7 +100,7 @@ hint_test_counts() {
 # (UBSan halts on its first finding; ASan and LeakSanitizer always do).
 # test_qemu_asan [REQUESTS [SEED [TEST-OPTIONS...]]]: the fuzz's number of
 # requests and seed (default: 1000, and a seed from GLib's test random
-# numbers), and options for the test (the suites pass FPH_FUZZ_ASAN_SKIP).
+# numbers), and options for the test.
 # LeakSanitizer matches its suppressions (tests/qtest/lsan-suppressions.txt)
 # against whole allocation stacks, hence the slow unwinder, as in QEMU's CI.
 test_qemu_asan() {
@@ -160,7 +155,7 @@ run_tests() {
     local t0=$SECONDS
     test_libvirt
     test_qemu
-    test_qemu_asan 1000 "" "${FPH_FUZZ_ASAN_SKIP[@]}"
+    test_qemu_asan 1000
     check_qemu_style
     pq_check
     log "tests without the lab passed in $((SECONDS - t0)) s"
