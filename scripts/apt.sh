@@ -121,46 +121,64 @@ install_host_packages() {
     fi
 }
 
-# fetch_sources: the two .orig tarballs of the base in $FPH_DL,
-# checked against sources.sha256.  apt's source support names the files of
-# the current Debian revision of each source package; only the pristine
-# upstream tarball inside it is downloaded (with apt's own transport, which
-# checks it against the archive's index), because that is what fph builds
-# on and what is pinned.  The archive may lack a package's .dsc (libvirt
-# 11.3.0's at times) while it has the tarball: that does not matter here.
+# fetch_sources: every file sources.sha256 pins in $FPH_DL, checked
+# against it: the two .orig tarballs the queues qemu/ and libvirt/ apply
+# to, and the debian.tar.xz of both Debian source packages (the base of
+# qemu-debian/ and of fph's Debian packages, scripts/deb.sh).  A file's
+# source package is the part of its name before "_".  apt's source
+# support names the files of the current Debian revision of each source
+# package; only the files pinned are downloaded (with apt's own transport,
+# which checks them against the archive's index).  The archive may lack a
+# package's .dsc (libvirt 11.3.0's at times) while it has the tarballs:
+# that does not matter here.
 fetch_sources() {
-    local orig pkg uri sum line
+    local sum file
     mkdir -p "$FPH_DL"
-    for pkg in qemu libvirt; do
-        orig=$(orig_of $pkg)
-        [ -f "$FPH_DL/$orig" ] && continue
-        apt_update13
-        log "apt: downloading $orig (source package $pkg of Debian $FPH_BASE_RELEASE)"
-        line=$(apt_get13 -q source --print-uris "$pkg" 2>/dev/null |
-               awk -v f="$orig" '$2 == f { print; exit }')
-        [ -n "$line" ] ||
-            die "the source package $pkg of Debian $FPH_BASE_RELEASE has no $orig (a new upstream version? see sources.sha256)"
-        read -r uri _ _ sum <<< "$line"
-        uri=${uri#\'}
-        uri=${uri%\'}
-        /usr/lib/apt/apt-helper download-file "$uri" "$FPH_DL/$orig.part" "$sum" \
-            > "$FPH_DL/$pkg.log" 2>&1 ||
-            { tail -20 "$FPH_DL/$pkg.log" >&2; die "downloading $orig failed"; }
-        mv "$FPH_DL/$orig.part" "$FPH_DL/$orig"
-    done
+    while read -r sum file; do
+        [ -n "$sum" ] || continue
+        fetch_source_file "${file%%_*}" "$file"
+    done < "$FPH_TOP/sources.sha256"
     verify_sources
 }
 
-# verify_sources: the base's tarballs match sources.sha256
+# fetch_source_file PACKAGE FILE: FILE of the Debian 13 source package
+# PACKAGE in $FPH_DL (kept if there), fetched and checked by apt's own
+# transport against the archive's index; the caller checks it against
+# sources.sha256
+fetch_source_file() {
+    local pkg=$1 file=$2 line uri sum
+    [ -f "$FPH_DL/$file" ] && return 0
+    mkdir -p "$FPH_DL"
+    apt_update13
+    log "apt: downloading $file (source package $pkg of Debian $FPH_BASE_RELEASE)"
+    line=$(apt_get13 -q source --print-uris "$pkg" 2>/dev/null |
+           awk -v f="$file" '$2 == f { print; exit }')
+    [ -n "$line" ] ||
+        die "the source package $pkg of Debian $FPH_BASE_RELEASE has no $file (a new Debian revision or upstream version? see sources.sha256)"
+    read -r uri _ _ sum <<< "$line"
+    uri=${uri#\'}
+    uri=${uri%\'}
+    /usr/lib/apt/apt-helper download-file "$uri" "$FPH_DL/$file.part" "$sum" \
+        > "$FPH_DL/$file.log" 2>&1 ||
+        { tail -20 "$FPH_DL/$file.log" >&2; die "downloading $file failed"; }
+    mv "$FPH_DL/$file.part" "$FPH_DL/$file"
+}
+
+# verify_file FILE: $FPH_DL/FILE matches its checksum in sources.sha256
+verify_file() {
+    local file=$1 sum actual
+    sum=$(awk -v f="$file" '$2 == f { print $1 }' "$FPH_TOP/sources.sha256")
+    [ -n "$sum" ] || die "sources.sha256 pins no checksum for $file"
+    actual=$(sha256sum "$FPH_DL/$file" | cut -d' ' -f1)
+    [ "$actual" = "$sum" ] ||
+        die "checksum mismatch for $file: expected $sum (sources.sha256), got $actual; refusing to build from it"
+}
+
+# verify_sources: the files sources.sha256 pins are there and match it
 verify_sources() {
-    local sum file actual pkg
-    for pkg in qemu libvirt; do
-        file=$(orig_of $pkg)
-        sum=$(awk -v f="$file" '$2 == f { print $1 }' "$FPH_TOP/sources.sha256")
-        [ -n "$sum" ] || die "sources.sha256 pins no checksum for $file"
-        actual=$(sha256sum "$FPH_DL/$file" | cut -d' ' -f1)
-        if [ "$actual" != "$sum" ]; then
-            die "checksum mismatch for $file: expected $sum (sources.sha256), got $actual; refusing to build from it"
-        fi
-    done
+    local sum file
+    while read -r sum file; do
+        [ -n "$sum" ] || continue
+        verify_file "$file"
+    done < "$FPH_TOP/sources.sha256"
 }

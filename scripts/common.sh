@@ -22,6 +22,13 @@ FPH_QEMU_ORIG=qemu_10.0.13+ds.orig.tar.xz
 FPH_QEMU_DIR=qemu-10.0.13
 FPH_LIBVIRT_ORIG=libvirt_11.3.0.orig.tar.xz
 FPH_LIBVIRT_DIR=libvirt-11.3.0
+# Debian's packaging of the same versions (debian/ of each source package),
+# the base of fph's Debian packages (scripts/deb.sh); QEMU's carries a queue
+# of fph's own (qemu-debian/: the x86-only build profile)
+FPH_QEMU_DEBIAN=qemu_10.0.13+ds-0+deb13u1.debian.tar.xz
+FPH_LIBVIRT_DEBIAN=libvirt_11.3.0-3+deb13u3.debian.tar.xz
+# The patch queues, each a directory of the checkout named after it
+FPH_PROJECTS="qemu libvirt qemu-debian"
 FPH_SRC=$FPH_BASE_BUILD/src
 FPH_OBJ=$FPH_BASE_BUILD/obj
 FPH_STAMPS=$FPH_BASE_BUILD/stamps
@@ -99,19 +106,25 @@ queue_files() {
 
 queue_patches() { queue_files "$1" | tail -n +2; }
 
+# orig_of PROJECT: the tarball a queue applies to
 orig_of() {
     case "$1" in
         qemu) echo "$FPH_QEMU_ORIG" ;;
         libvirt) echo "$FPH_LIBVIRT_ORIG" ;;
-        *) die "unknown project '$1' (allowed: qemu, libvirt)" ;;
+        qemu-debian) echo "$FPH_QEMU_DEBIAN" ;;
+        *) die "unknown project '$1' (allowed: ${FPH_PROJECTS// /, })" ;;
     esac
 }
 
+# topdir_of PROJECT: the directory the tarball holds the tree in; empty
+# for Debian's debian.tar.xz, whose one directory, debian/, is what a
+# package's patches name (a/debian/rules)
 topdir_of() {
     case "$1" in
         qemu) echo "$FPH_QEMU_DIR" ;;
         libvirt) echo "$FPH_LIBVIRT_DIR" ;;
-        *) die "unknown project '$1' (allowed: qemu, libvirt)" ;;
+        qemu-debian) echo "" ;;
+        *) die "unknown project '$1' (allowed: ${FPH_PROJECTS// /, })" ;;
     esac
 }
 
@@ -124,7 +137,8 @@ submodules_of() {
     case "$1" in
         qemu) ;;
         libvirt) echo subprojects/keycodemapdb ;;
-        *) die "unknown project '$1' (allowed: qemu, libvirt)" ;;
+        qemu-debian) ;;
+        *) die "unknown project '$1' (allowed: ${FPH_PROJECTS// /, })" ;;
     esac
 }
 

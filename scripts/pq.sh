@@ -10,15 +10,20 @@ FPH_BASE_LAYOUT=2
 
 # pq_base DIR PROJECT: create DIR as a git tree holding the pristine source
 pq_base() {
-    local dir=$1 project=$2 orig tmp sub
+    local dir=$1 project=$2 orig tmp sub top
     orig=$(orig_of "$project")
     verify_sources
     [ -e "$dir" ] && die "$dir already exists"
     tmp=$(mktemp -d "$(dirname "$dir")/.import.XXXXXX")
     log "pq: unpacking $orig"
     tar --no-same-owner -C "$tmp" -xf "$FPH_DL/$orig"
-    mv "$tmp/$(topdir_of "$project")" "$dir"
-    rmdir "$tmp"
+    top=$(topdir_of "$project")
+    if [ -n "$top" ]; then
+        mv "$tmp/$top" "$dir"
+        rmdir "$tmp"
+    else
+        mv "$tmp" "$dir"
+    fi
     (
         cd "$dir"
         fph_git init -q -b fph
@@ -148,10 +153,10 @@ pq_check_trailers() {
 pq_check() {
     local project tmp rc=0
     fetch_sources
-    for project in qemu libvirt; do
+    for project in $FPH_PROJECTS; do
         pq_check_trailers "$project" || rc=1
     done
-    for project in qemu libvirt; do
+    for project in $FPH_PROJECTS; do
         pq_sync "$FPH_SRC/$project" "$project"
         tmp=$(mktemp -d "$FPH_BUILD/.drift.XXXXXX")
         git -C "$FPH_SRC/$project" worktree add -q --detach "$tmp/tree" fph-base
@@ -168,7 +173,7 @@ pq_check() {
         rm -rf "$tmp"
     done
     # A developer's work tree with commits not yet exported is drift too.
-    for project in qemu libvirt; do
+    for project in $FPH_PROJECTS; do
         [ -d "$FPH_WORK/$project/.git" ] || continue
         tmp=$(mktemp -d "$FPH_BUILD/.drift.XXXXXX")
         pq_export_to "$FPH_WORK/$project" "$tmp"
@@ -188,7 +193,10 @@ pq_check() {
 # resolving an issue that changes a queue.
 pq_bisect() {
     local project=$1 patches i n src
-    orig_of "$project" > /dev/null
+    case "$project" in
+        qemu|libvirt) ;;
+        *) die "pq bisect builds and tests qemu or libvirt, not '$project' (./fph deb builds the packages qemu-debian/ is for)" ;;
+    esac
     fetch_sources
     [ "$project" = libvirt ] || [ -x "$FPH_OWN/tests/qtest/$FPH_QEMU_WRAPPER_NAME" ] ||
         die "build fph's own programs first (./fph test-e2e or ./fph guest)"

@@ -12,7 +12,8 @@ FPH_ROOT=$FPH_BUILD/root
 # steps run inside it (its own C programs, the guest image, the queue
 # tools, QEMU's test runner, the benchmark's plots, and for the lab's
 # libvirtd the firewall tool its network driver needs to start at all, as
-# Debian's package has it).  A package added here is installed into an
+# Debian's package has it; for ./fph deb, the repository tools and
+# lintian).  A package added here is installed into an
 # existing root (root_packages); the root is made anew only when root_make
 # itself changes.
 FPH_ROOT_PACKAGES="
@@ -23,6 +24,7 @@ FPH_ROOT_PACKAGES="
     seabios ipxe-qemu qemu-system-data
     nftables
     gnuplot-nox
+    apt-utils lintian
 "
 
 # root_make: make the root, or keep it when what it is made from is
