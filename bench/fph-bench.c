@@ -751,8 +751,10 @@ write_summary(const Options *o, GArray *runs, const char *started)
     }
     fprintf(f, "# fph benchmark, %s\n\n", started);
     fprintf(f, "TCG guest (1 vCPU) in fph's two-host lab on one machine (2 "
-            "cores); migrations through libvirt's C API, peer to peer over "
-            "TCP on loopback, back and forth between hosts A and B; %u runs "
+            "cores), two Debian 13 hosts with fph's packages; migrations "
+            "through libvirt's C API, peer to peer (TLS between the daemons) "
+            "over the hosts' veth link without a rate limit, back and forth "
+            "between hosts A and B; %u runs "
             "per mode, modes interleaved (the order alternates each run).  "
             "`hint-wait` waits up to %" G_GUINT64_FORMAT " ms.  Workload: "
             "%u MiB working set dirtied at %u MiB/s, %u MiB/s allocated and "

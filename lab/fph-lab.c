@@ -5,6 +5,9 @@
  *   fph-lab down [--keep-logs] stop both (by PID), remove or keep the state
  *   fph-lab status             exit 0 if both hosts are up
  *   fph-lab xml NAME [--hint]  print the test guest's domain XML
+ *   fph-lab exec HOST PROGRAM [ARG...]  run PROGRAM (an absolute path in
+ *                              the host) in host A or B, e.g.
+ *                              fph-lab exec A /usr/bin/virsh list
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -18,7 +21,7 @@ static int
 usage(void)
 {
     fprintf(stderr, "usage: fph-lab up | down [--keep-logs] | status | "
-            "xml NAME [--hint]\n");
+            "xml NAME [--hint] | exec A|B PROGRAM [ARG...]\n");
     return 64;
 }
 
@@ -40,7 +43,8 @@ main(int argc, char **argv)
             return 1;
         }
         for (i = 0; i < FPH_LAB_NHOSTS; i++) {
-            printf("host %s: %s\n", lab->hosts[i].name, lab->hosts[i].uri);
+            printf("host %s: %s (from the other host: %s)\n", lab->hosts[i].name,
+                   lab->hosts[i].uri, lab->hosts[i].remote_uri);
         }
         return 0;
     }
@@ -69,6 +73,21 @@ main(int argc, char **argv)
         xml = fph_guest_xml(lab, argv[2], 2048, hint);
         fputs(xml, stdout);
         return 0;
+    }
+    if (argc >= 4 && strcmp(argv[1], "exec") == 0) {
+        FphHost *host = fph_lab_host(lab, argv[2]);
+        g_autofree char *out = NULL;
+        g_autofree char *errout = NULL;
+        int rc;
+
+        if (!host || argv[3][0] != '/') {
+            return usage();
+        }
+        fph_lab_status_quiet(lab);
+        rc = fph_host_run(host, (const char *const *)argv + 3, &out, &errout);
+        fputs(out ? out : "", stdout);
+        fputs(errout ? errout : "", stderr);
+        return rc < 0 ? 1 : rc;
     }
     return usage();
 }

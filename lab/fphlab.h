@@ -1,11 +1,13 @@
 /*
  * fphlab: the two-host lab of fph and the helpers its tests share.
  *
- * A host is a patched libvirtd in a mount namespace of its own, in which the
- * libvirt directories of the install prefix (etc, run, lib, cache, log) are
- * bind mounts of the host's own directories below the lab's state dir.  The
- * host is reached from outside through its UNIX socket, so one virsh or one
- * program can talk to both.
+ * Hosts A and B are Debian 13 systems with fph's packages installed by apt
+ * (scripts/hosts.sh), each run in namespaces of its own (mount, network,
+ * UTS, IPC) with its own libvirtd and virtlogd from the packages, joined
+ * by a link of their own (a veth pair with an address on each side).
+ * Parts: host.c (the hosts' lifecycle, their link, TLS), virsh.c (libvirt
+ * and virsh against a host), agent.c (the guest agent), domain.c (the
+ * guest's domain XML and its start).
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -20,17 +22,29 @@
 
 #define FPH_LAB_NHOSTS 2
 
-typedef struct {
+/* Where the lab puts the guest's kernel and initramfs in each host */
+#define FPH_HOST_GUEST_DIR "/var/lib/libvirt/images/fph"
+
+typedef struct FphHost {
     char name[2];       /* "A" or "B" */
-    char *dir;          /* <state>/A */
-    char *uri;          /* qemu:///system?socket=<state>/A/run/libvirt-sock */
-    char *migrate_uri;  /* tcp://127.0.0.1 */
+    unsigned int index; /* 0 or 1 */
+    char *dir;          /* the host's state in the lab: <state>/A */
+    char *addr;         /* its address on the link: 10.87.0.1 */
+    /* for clients outside the hosts (the tests' programs): the host's
+     * libvirtd socket, qemu:///system?socket=/proc/<holder>/root/... */
+    char *uri;
+    char *remote_uri;   /* from the other host: qemu+tls://10.87.0.1/system */
+    char *migrate_uri;  /* QEMU's migration stream: tcp://10.87.0.1 */
+    pid_t holder;       /* the process that holds the host's namespaces */
+    unsigned long long holder_start; /* its start time (/proc/PID/stat) */
     pid_t pid;          /* libvirtd */
-    unsigned long long starttime; /* of pid, from /proc/PID/stat */
+    unsigned long long starttime;
+    pid_t logd;         /* virtlogd */
+    unsigned long long logd_start;
 } FphHost;
 
 typedef struct {
-    char *prefix;       /* install prefix of the patched QEMU and libvirt */
+    char *hosts_dir;    /* the hosts' root file systems (./fph hosts) */
     char *state;        /* the lab's state directory */
     char *guest;        /* directory with vmlinuz and initrd.img */
     char *logs;         /* where the state of a failed run is kept */
@@ -38,7 +52,7 @@ typedef struct {
     FphHost hosts[FPH_LAB_NHOSTS];
 } FphLab;
 
-/* Paths from the environment (FPH_PREFIX, FPH_LAB_DIR, FPH_GUEST_DIR,
+/* Paths from the environment (FPH_HOSTS_DIR, FPH_LAB_DIR, FPH_GUEST_DIR,
  * FPH_LAB_LOGS) or from the build's defaults. */
 FphLab *fph_lab_new(void);
 void fph_lab_free(FphLab *lab);
@@ -46,17 +60,48 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(FphLab, fph_lab_free)
 
 FphHost *fph_lab_host(FphLab *lab, const char *name);
 
-/* Start both daemons; fails if a lab is already up in the state dir. */
+/* The other host */
+FphHost *fph_host_peer(FphLab *lab, FphHost *host);
+
+/* PATH in HOST's file system, as the lab (outside the host) reaches it */
+char *fph_host_path(FphHost *host, const char *path);
+
+/* Run argv (argv[0] an absolute path in the host) in HOST's namespaces
+ * with a clean environment (plus EDITOR, if set, for virsh edit); returns
+ * its exit status (or -1), its stdout and stderr in out and err when not
+ * NULL. */
+int fph_host_run(FphHost *host, const char *const *argv, char **out, char **err);
+
+/* Write TEXT to a new file in HOST's /tmp named after TEMPLATE (which
+ * ends in XXXXXX or XXXXXX.ext); its path in the host, or NULL. */
+char *fph_host_write_tmp(FphHost *host, const char *template,
+                         const char *text, GError **error);
+
+/* The link between the hosts: rate (tc's syntax, "1gbit") and one-way
+ * delay ("100us") on both ends, with netem; both NULL: no limit. */
+bool fph_lab_set_link(FphLab *lab, const char *rate, const char *delay,
+                      GError **error);
+
+/* Take HOST's end of the link down or up */
+bool fph_host_link(FphHost *host, bool up, GError **error);
+
+/* TO's remote URI with the certificate of a client that another CA
+ * signed (for virsh run on the other host): TO must refuse it. */
+char *fph_host_bad_client_uri(FphHost *to);
+
+/* Start both hosts, their link, their certificates and daemons; fails
+ * if a lab is already up in the state dir. */
 bool fph_lab_up(FphLab *lab, GError **error);
 
-/* Destroy the lab's domains, stop its daemons and any QEMU they left, all
- * by recorded PID.  With keep_logs the state dir, with the logs of both
- * daemons and both QEMUs, is moved below lab->logs; otherwise removed. */
+/* Destroy the lab's domains, stop its daemons (by recorded PID), kill what
+ * else runs in each host's network namespace (QEMUs they left), then the
+ * hosts.  With keep_logs each host's /var/log (daemons, QEMUs, consoles)
+ * is copied below lab->logs first.  The state dir is removed. */
 bool fph_lab_down(FphLab *lab, bool keep_logs, GError **error);
 
 /* Stop the libvirtd of HOST (destroying its domains), call while_stopped
  * (if not NULL), and start it again on the same state: its files, such as
- * its cache of QEMU capabilities, stay. */
+ * its cache of QEMU capabilities, stay; the host stays up. */
 bool fph_lab_restart_host(FphLab *lab, FphHost *host,
                           bool (*while_stopped)(FphHost *host, void *data,
                                                 GError **error),
@@ -74,6 +119,9 @@ pid_t fph_host_qemu_pid(FphHost *host, const char *dom);
 
 /* Print the state of each host; true if both daemons run. */
 bool fph_lab_status(FphLab *lab);
+/* The same without printing: loads what the lab recorded of its hosts
+ * (a program that did not bring the lab up itself calls it first). */
+bool fph_lab_status_quiet(FphLab *lab);
 
 /* Make fph_lab_down(lab, true) run on SIGINT/SIGTERM and at exit unless
  * fph_lab_teardown_done() was called: a failing or killed test leaves
@@ -81,16 +129,16 @@ bool fph_lab_status(FphLab *lab);
 void fph_lab_teardown_on_exit(FphLab *lab);
 void fph_lab_teardown_done(void);
 
-/* virsh of the prefix against HOST; returns virsh's exit status (or -1),
- * stdout and stderr in out/err when not NULL.  argv ends with NULL. */
+/* The host's own virsh, run in HOST against its libvirtd; returns virsh's
+ * exit status (or -1), stdout and stderr in out/err when not NULL.  argv
+ * ends with NULL. */
 int fph_virsh(FphHost *host, char **out, char **err, ...) G_GNUC_NULL_TERMINATED;
 int fph_virshv(FphHost *host, const char *const *argv, char **out, char **err);
 
 virConnectPtr fph_host_connect(FphHost *host, GError **error);
 
-/* HOST's URI as the dconnuri of a peer-to-peer migration: with the
- * explicit unix transport, which tells libvirt that a socket on this
- * machine is another host (virDomainMigrateCheckNotLocal). */
+/* HOST's URI as the dconnuri of a peer-to-peer migration: its remote URI
+ * (TLS over the link), which the source host's libvirtd connects to. */
 char *fph_host_dconnuri(FphHost *host);
 
 /* Domain XML of the test guest: TCG, mem_mib of RAM, the agent channel and
@@ -152,7 +200,8 @@ bool fph_guest_run(FphHost *host, const char *name, const char *const *argv,
 bool fph_domain_listed(FphHost *host, const char *name, bool *running,
                        GError **error);
 
-/* virsh -c FROM migrate --live [extra...] NAME TO-uri TO-migrate-uri, then
+/* virsh migrate --live [extra...] NAME TO-remote-uri TO-migrate-uri on
+ * FROM, then
  * check that NAME runs on TO and no longer runs on FROM (a transient
  * domain is gone from it).  extra ends with NULL. */
 bool fph_migrate(FphHost *from, FphHost *to, const char *name,

@@ -13,7 +13,7 @@ FPH_ROOT=$FPH_BUILD/root
 # tools, QEMU's test runner, the benchmark's plots, and for the lab's
 # libvirtd the firewall tool its network driver needs to start at all, as
 # Debian's package has it; for ./fph deb, the repository tools and
-# lintian).  A package added here is installed into an
+# lintian; mmdebstrap for the lab's hosts).  A package added here is installed into an
 # existing root (root_packages); the root is made anew only when root_make
 # itself changes.
 FPH_ROOT_PACKAGES="
@@ -25,6 +25,7 @@ FPH_ROOT_PACKAGES="
     nftables
     gnuplot-nox
     apt-utils lintian
+    mmdebstrap
 "
 
 # root_make: make the root, or keep it when what it is made from is

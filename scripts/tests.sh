@@ -3,7 +3,7 @@
 FPH_QEMU_WRAPPER_NAME=fph-tcg-qemu-system-x86_64
 
 own_env() {
-    export FPH_PREFIX FPH_LAB_DIR=$FPH_LAB_RUN FPH_GUEST_DIR=$FPH_GUEST \
+    export FPH_PREFIX FPH_HOSTS_DIR=$FPH_HOSTS FPH_LAB_DIR=$FPH_LAB_RUN FPH_GUEST_DIR=$FPH_GUEST \
         FPH_LAB_LOGS=$FPH_LAB_LOGS_RUN
     export LD_LIBRARY_PATH=$FPH_PREFIX/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 }
@@ -15,6 +15,7 @@ lab_down() {
     "$FPH_OWN/lab/fph-lab" down "$@"
 }
 lab_status() { own_env; "$FPH_OWN/lab/fph-lab" status; }
+lab_exec() { own_env; "$FPH_OWN/lab/fph-lab" exec "$@"; }
 
 # A lab left running by an interrupted run is stopped (by its recorded PIDs)
 # before a new one starts, its logs kept.

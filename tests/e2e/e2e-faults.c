@@ -19,7 +19,11 @@
  *     it on the destination, as after any live migration without
  *     --suspend);
  *  6. the guest allocates most of its free memory in the hint phase;
- *  7. the source libvirtd is restarted in the hint phase.
+ *  7. the source libvirtd is restarted in the hint phase;
+ * 12. the link between the hosts goes down in the hint phase of a
+ *     peer-to-peer migration: A's libvirtd loses B (keepalive) and fails
+ *     the migration (numbered after the bad-input cases of
+ *     docs/reliability.md).
  * Case 5, twenty migrations back and forth, is in e2e-migrate.
  *
  * Output is TAP.  The lab is torn down at the end, also on failure (the
@@ -68,21 +72,29 @@ migrate_thread(gpointer opaque)
     return NULL;
 }
 
-/* virsh -c FROM migrate --live --free-page-hint ... NAME TO: started */
+/* virsh migrate --live [--p2p] --free-page-hint ... NAME TO on FROM:
+ * started */
 static MigrateJob *
-migrate_start(FphHost *from, FphHost *to, const char *name, const char *wait_ms)
+migrate_start_mode(FphHost *from, FphHost *to, const char *name,
+                   const char *wait_ms, bool p2p)
 {
     MigrateJob *job = g_new0(MigrateJob, 1);
     const char *argv[] = {
         "migrate", "--live", "--free-page-hint", "--free-page-hint-wait",
-        wait_ms, "--bandwidth", SLOW_MIB_S, name, to->uri, to->migrate_uri,
-        NULL
+        wait_ms, "--bandwidth", SLOW_MIB_S, name, to->remote_uri, to->migrate_uri,
+        p2p ? "--p2p" : NULL, NULL
     };
 
     job->from = from;
     job->argv = g_strdupv((char **)argv);
     job->thread = g_thread_new("migrate", migrate_thread, job);
     return job;
+}
+
+static MigrateJob *
+migrate_start(FphHost *from, FphHost *to, const char *name, const char *wait_ms)
+{
+    return migrate_start_mode(from, to, name, wait_ms, false);
 }
 
 /* Wait up to timeout_s for the job to end; its exit status, or -1 (and
@@ -304,6 +316,66 @@ case_kill_destination(FphLab *lab, const char *seed)
 {
     case_failed_migration(lab, "fault-kill", seed, fault_kill_destination,
                           "error:");
+}
+
+/* Wait up to timeout_s until NAME is gone from HOST */
+static bool
+wait_gone(FphHost *host, const char *name, int timeout_s)
+{
+    gint64 end = g_get_monotonic_time() + timeout_s * G_USEC_PER_SEC;
+    bool running = false;
+
+    while (fph_domain_listed(host, name, &running, NULL)) {
+        if (g_get_monotonic_time() >= end) {
+            return false;
+        }
+        g_usleep(G_USEC_PER_SEC / 2);
+    }
+    return true;
+}
+
+/*
+ * Case 12: A's end of the link goes down in the hint phase of a
+ * peer-to-peer migration.  libvirt's keepalive on A's connection to B
+ * (5 s interval, 5 missed answers) tells A's libvirtd that B is lost; it
+ * cancels the migration.  B's libvirtd, which loses A the same way,
+ * removes the incoming guest.  The link comes back, the guest is intact
+ * on A and migrates.
+ */
+static void
+case_link_down(FphLab *lab, const char *seed)
+{
+    const char *name = "fault-link";
+    FphHost *a = fph_lab_host(lab, "A");
+    FphHost *b = fph_lab_host(lab, "B");
+    g_autoptr(MigrateJob) job = NULL;
+    g_autoptr(GError) err = NULL;
+    guint64 before = 0;
+    int rc;
+
+    if (!prepare(lab, a, name, seed, &before)) {
+        return;
+    }
+    job = migrate_start_mode(a, b, name, HINT_WAIT_MS, true);
+    if (check_hint_phase(a, name, before)) {
+        CHECK(fph_host_link(a, false, &err),
+              "%s: A's end of the link goes down in the hint phase", name);
+    }
+    rc = migrate_join(job, name, 300);
+    tap(rc > 0 && job->err && strstr(job->err, "error:"), NULL,
+        "%s: virsh migrate --p2p fails: %s", name,
+        job->err ? g_strstrip(job->err) : "(no error)");
+    CHECK(fph_host_link(a, true, &err), "%s: the link is up again", name);
+    tap(wait_gone(b, name, 120), NULL,
+        "%s: B's libvirtd removed the incoming guest", name);
+    if (tap(runs_only_on(a, b, name), NULL, "%s keeps running on A", name)) {
+        check_memfree_back(a, name, before);
+        if (verify_on(a, name, seed, FAULT_ALLOC_MIN_MIB)) {
+            migrate_again(a, b, name, seed);
+        }
+    }
+    fph_virsh(b, NULL, NULL, "destroy", name, NULL);
+    fph_virsh(a, NULL, NULL, "destroy", name, NULL);
 }
 
 #define BALLOON_DRIVER "/sys/bus/virtio/drivers/virtio_balloon"
@@ -579,6 +651,7 @@ static const struct {
     { "pause", case_pause, "104" },
     { "pressure", case_pressure, "106" },
     { "restart", case_restart_source, "107" },
+    { "link", case_link_down, "108" },
 };
 
 /* e2e-faults [CASE...]: all cases, or those named */
@@ -599,7 +672,7 @@ main(int argc, char **argv)
         }
         if (i == G_N_ELEMENTS(cases)) {
             fprintf(stderr, "e2e-faults: unknown case '%s' (cases: cancel, kill, "
-                    "nodriver, pause, pressure, restart)\n", argv[j]);
+                    "nodriver, pause, pressure, restart, link)\n", argv[j]);
             return 64;
         }
     }

@@ -15,10 +15,14 @@
  * guest sees both feature bits; it migrates with its pattern intact.
  *
  * The hinted guest then runs two migrations that QEMU makes by itself, to
- * a pipe, driven over QMP with `virsh qemu-monitor-command`: one with the
+ * a file, driven over QMP with `virsh qemu-monitor-command`: one with the
  * migration parameter free-page-hint=on, one with it off.  query-migrate
  * must report hinted pages with it on, none with it off, and with it off
  * the freed memory must be sent.  The guest stays on A and is resumed.
+ *
+ * Between the hosts' daemons: a peer-to-peer migration with hinting over
+ * TLS, the migration stream in TLS too (--p2p --tls), and a client whose
+ * certificate another CA signed, which B's libvirtd must refuse.
  *
  * Output is TAP.  The lab is torn down at the end, also on failure (the
  * logs of both hosts are kept then).
@@ -30,6 +34,7 @@
 
 #include <libvirt/virterror.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,11 +107,31 @@ qmp_wait_migration(FphHost *host, const char *name, HintStats *st,
 }
 
 /*
- * With free-page-hint=MODE, a migration of NAME (on HOST) to a pipe that
- * QEMU runs by itself, after the guest wrote then freed 1 GiB again.  The
+ * With free-page-hint=MODE, a migration of NAME (on HOST) to a file that
+ * QEMU runs by itself, after the guest wrote then freed 1 GiB again.
+ * QEMU's file: transport into a directory of QEMU's user, not exec: (a
+ * pipe to cat, which Debian's libvirt forbids: QEMU runs in its seccomp
+ * sandbox, which refuses it to fork) nor /dev/null (in the private /dev
+ * libvirt gives QEMU, QEMU cannot open it for a migration: "Permission
+ * denied").  The file is removed afterwards.  The
  * guest is paused at the end, as after any completed migration, and then
  * resumed.
  */
+#define QMP_MIGRATION_FILE "/var/lib/libvirt/qemu/fph-qmp-migration"
+
+static bool
+qmp_migration_file_removed(FphHost *host, GError **error)
+{
+    g_autofree char *path = fph_host_path(host, QMP_MIGRATION_FILE);
+
+    if (unlink(path) < 0) {
+        g_set_error(error, FPH_LAB_ERROR, 0, "cannot remove %s: %s", path,
+                    g_strerror(errno));
+        return false;
+    }
+    return true;
+}
+
 static bool
 qmp_migration(FphHost *host, const char *name, const char *mode,
               const char *seed, HintStats *st)
@@ -125,8 +150,9 @@ qmp_migration(FphHost *host, const char *name, const char *mode,
                "%s: QMP migrate-set-parameters free-page-hint=%s", name, mode) ||
         !CHECK(qmp_ok(host, name,
                       "{\"execute\":\"migrate\","
-                      "\"arguments\":{\"uri\":\"exec:cat > /dev/null\"}}", &err) &&
-               qmp_wait_migration(host, name, st, &err),
+                      "\"arguments\":{\"uri\":\"file:" QMP_MIGRATION_FILE "\"}}", &err) &&
+               qmp_wait_migration(host, name, st, &err) &&
+               qmp_migration_file_removed(host, &err),
                "%s: a QMP migration with free-page-hint=%s completes: %"
                G_GUINT64_FORMAT " hint runs, %" G_GUINT64_FORMAT " pages hinted, %"
                G_GUINT64_FORMAT " MiB sent", name, mode, st->runs, st->pages,
@@ -158,11 +184,11 @@ check_hint_switch(FphHost *host, const char *name, const char *seed)
         "free-page-hint=off: the freed 1 GiB is sent (%" G_GUINT64_FORMAT
         " MiB of pages with data)", off.normal_bytes >> 20);
     /*
-     * Not asserted: to a pipe at full speed the bulk stage outruns the
+     * Not asserted: to a file at full speed the bulk stage outruns the
      * guest's first hint run, so how much hinting saves here depends on
      * timing (see docs/lab.md).  The libvirt migrations above assert it.
      */
-    printf("# QMP migrations to a pipe: %" G_GUINT64_FORMAT " MiB sent with "
+    printf("# QMP migrations to a file: %" G_GUINT64_FORMAT " MiB sent with "
            "free-page-hint=on, %" G_GUINT64_FORMAT " MiB with off\n",
            on.transferred >> 20, off.transferred >> 20);
     verify_on(host, name, seed, 1024);
@@ -233,19 +259,16 @@ check_defined_domain(FphLab *lab, const char *seed)
     guint64 pages_a = 0;
     guint64 pages_b = 0;
     bool ok;
-    int fd;
 
-    fd = g_file_open_tmp("e2e-defined-XXXXXX.xml", &path, &err);
-    if (!CHECK(fd >= 0 && g_file_set_contents(path, xml, -1, &err),
-               "%s: domain XML with freePageHint='on' and no IOThread written",
-               name)) {
+    path = fph_host_write_tmp(a, "e2e-defined-XXXXXX.xml", xml, &err);
+    if (!CHECK(path != NULL,
+               "%s: domain XML with freePageHint='on' and no IOThread written "
+               "in host A", name)) {
         return;
     }
-    close(fd);
     ok = fph_virsh(a, NULL, &errout, "define", "--validate", path, NULL) == 0;
     tap(ok, NULL, "%s: virsh define --validate on host A accepts "
         "freePageHint='on' %s", name, errout ? errout : "");
-    unlink(path);
     g_clear_pointer(&errout, g_free);
 
     fph_virsh(a, &out, NULL, "dumpxml", "--inactive", name, NULL);
@@ -423,7 +446,7 @@ check_flag_refused(FphLab *lab, const char *name, const char *seed)
     bool ok;
 
     ok = fph_virsh(a, NULL, &errout, "migrate", "--live", "--free-page-hint", name,
-                   b->uri, b->migrate_uri, NULL) != 0 &&
+                   b->remote_uri, b->migrate_uri, NULL) != 0 &&
          errout && strstr(errout, "VIR_MIGRATE_FREE_PAGE_HINT") &&
          strstr(errout, "freePageHint");
     tap(ok, NULL, "%s: virsh migrate --free-page-hint without freePageHint is "
@@ -431,7 +454,7 @@ check_flag_refused(FphLab *lab, const char *name, const char *seed)
     g_clear_pointer(&errout, g_free);
 
     ok = fph_virsh(a, NULL, &errout, "migrate", "--live", "--free-page-hint",
-                   "--postcopy", name, b->uri, b->migrate_uri, NULL) != 0 &&
+                   "--postcopy", name, b->remote_uri, b->migrate_uri, NULL) != 0 &&
          errout && strstr(errout, "--free-page-hint") && strstr(errout, "--postcopy");
     tap(ok, NULL, "%s: virsh refuses --free-page-hint with --postcopy: %s", name,
         errout ? g_strstrip(errout) : "(no error)");
@@ -466,7 +489,7 @@ check_flag_refused(FphLab *lab, const char *name, const char *seed)
 
     /* the wait needs the flag */
     ok = fph_virsh(a, NULL, &errout, "migrate", "--live", "--free-page-hint-wait",
-                   "1000", name, b->uri, b->migrate_uri, NULL) != 0 &&
+                   "1000", name, b->remote_uri, b->migrate_uri, NULL) != 0 &&
          errout && strstr(errout, "--free-page-hint-wait") &&
          strstr(errout, "--free-page-hint ");
     tap(ok, NULL, "%s: virsh refuses --free-page-hint-wait without "
@@ -580,8 +603,7 @@ static bool
 drop_switch_from_caps(FphHost *host, void *data, GError **error)
 {
     const char *flag = "  <flag name='migration-param.free-page-hint'/>\n";
-    g_autofree char *dir = g_build_filename(host->dir, "cache", "qemu",
-                                            "capabilities", NULL);
+    g_autofree char *dir = fph_host_path(host, "/var/cache/libvirt/qemu/capabilities");
     g_autoptr(GDir) d = g_dir_open(dir, 0, error);
     unsigned int *edited = data;
     const char *f;
@@ -639,7 +661,7 @@ check_qemu_without_switch(FphLab *lab)
         return;
     }
     ok = fph_virsh(a, NULL, &errout, "migrate", "--live", "--free-page-hint", name,
-                   b->uri, b->migrate_uri, NULL) != 0 &&
+                   b->remote_uri, b->migrate_uri, NULL) != 0 &&
          errout && strstr(errout, "VIR_MIGRATE_FREE_PAGE_HINT") &&
          strstr(errout, "not supported by this QEMU binary");
     tap(ok, NULL, "%s: virsh migrate --free-page-hint with a QEMU without the "
@@ -650,6 +672,77 @@ check_qemu_without_switch(FphLab *lab)
 }
 
 /* One variant: returns the memory A -> B sent, or 0 on failure. */
+/*
+ * A peer-to-peer migration over TLS, with the migration stream in TLS as
+ * well (--tls), and free page hinting: A's libvirtd opens B's TLS
+ * listener with A's client certificate, and QEMU verifies B's server
+ * certificate (and B A's client certificate) on the stream.
+ */
+static void
+check_tls_migration(FphLab *lab, const char *seed)
+{
+    const char *name = "e2e-tls";
+    FphHost *a = fph_lab_host(lab, "A");
+    FphHost *b = fph_lab_host(lab, "B");
+    const char *const extra[] = { "--p2p", "--tls", "--free-page-hint",
+                                  "--free-page-hint-wait", "10000", NULL };
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GHashTable) info = NULL;
+    guint64 pages = 0;
+
+    if (!CHECK(fph_guest_boot(lab, a, name, 1024, true, &err) &&
+               fill_and_free(a, name, seed, "512", &err),
+               "%s boots on A (freePageHint='on'), fills 256 MiB with a "
+               "pattern, writes then frees 512 MiB", name)) {
+        return;
+    }
+    if (CHECK(fph_migrate(a, b, name, extra, &err),
+              "%s: virsh migrate --live --p2p --tls --free-page-hint "
+              "--free-page-hint-wait 10000 to %s over the link", name,
+              b->remote_uri) &&
+        CHECK((info = fph_jobinfo_completed(b, name, &err)) != NULL &&
+              fph_jobinfo_u64(info, "memory_free_page_hint_pages", &pages) &&
+              pages > 0,
+              "%s: %" G_GUINT64_FORMAT " pages hinted in the TLS migration",
+              name, pages)) {
+        verify_on(b, name, seed, 300);
+    }
+    fph_virsh(b, NULL, NULL, "destroy", name, NULL);
+    fph_virsh(a, NULL, NULL, "destroy", name, NULL);
+}
+
+/*
+ * A client whose certificate another CA signed is refused by B's
+ * libvirtd: the TLS handshake fails, and B's log says why.
+ */
+static void
+check_bad_client_certificate(FphLab *lab)
+{
+    FphHost *a = fph_lab_host(lab, "A");
+    FphHost *b = fph_lab_host(lab, "B");
+    g_autofree char *uri = fph_host_bad_client_uri(b);
+    g_autofree char *log = fph_host_path(b, "/var/log/libvirt/libvirtd.log");
+    g_autofree char *text = NULL;
+    const char *argv[] = { "/usr/bin/virsh", "-c", uri, "hostname", NULL };
+    g_autofree char *out = NULL;
+    g_autofree char *errout = NULL;
+    const char *last;
+    int rc;
+
+    rc = fph_host_run(a, argv, &out, &errout);
+    /* virsh's last line is its error; before it, libvirt's client logs
+     * that it does not check the server's certificate (no_verify) */
+    last = errout ? g_strrstr(g_strstrip(errout), "\nerror: ") : NULL;
+    last = last ? last + 1 : errout;
+    tap(rc != 0 && last && strstr(last, "TLS"), NULL,
+        "virsh on A with a client certificate of another CA cannot connect "
+        "to B: exit %d, %s", rc, last ? last : "(no error)");
+    g_file_get_contents(log, &text, NULL, NULL);
+    tap(text && strstr(text, "Failed to verify peer's certificate"), NULL,
+        "B's libvirtd refused the certificate: \"Failed to verify peer's "
+        "certificate\" in its log");
+}
+
 static guint64
 run_variant(FphLab *lab, const char *name, bool hinted, const char *seed)
 {
@@ -691,7 +784,7 @@ run_variant(FphLab *lab, const char *name, bool hinted, const char *seed)
         /* QEMU refuses the value and names the parameter; the guest stays */
         refused = fph_virsh(a, NULL, &errout, "migrate", "--live",
                             "--free-page-hint", "--free-page-hint-wait", "60001",
-                            name, b->uri, b->migrate_uri, NULL) != 0 &&
+                            name, b->remote_uri, b->migrate_uri, NULL) != 0 &&
                   errout && strstr(errout, "free-page-hint-wait") &&
                   strstr(errout, "60000") &&
                   fph_domain_listed(a, name, &running, NULL) && running;
@@ -850,6 +943,8 @@ main(void)
     hinted = run_variant(lab, "e2e-hinted", true, "4242");
     check_defined_domain(lab, "777");
     check_api_migration(lab, "31337");
+    check_tls_migration(lab, "4433");
+    check_bad_client_certificate(lab);
     /* before host A is made to believe its QEMU lacks the switch */
     check_back_and_forth(lab, "2020");
     check_qemu_without_switch(lab);

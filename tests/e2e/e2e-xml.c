@@ -136,15 +136,13 @@ check_case(FphHost *host, const char *name, const char *base, XmlCase *c)
     g_autofree char *e2 = NULL;
     g_autofree char *e3 = NULL;
     bool ok;
-    int fd;
     int rc;
 
-    fd = xml ? g_file_open_tmp("e2e-xml-XXXXXX.xml", &path, &err) : -1;
-    if (!CHECK(fd >= 0 && g_file_set_contents(path, xml, -1, &err),
-               "%s: domain XML written", c->what)) {
+    path = xml ? fph_host_write_tmp(host, "e2e-xml-XXXXXX.xml", xml, &err) : NULL;
+    if (!CHECK(path != NULL, "%s: domain XML written in host %s", c->what,
+               host->name)) {
         return;
     }
-    close(fd);
 
     rc = fph_virsh(host, NULL, &e1, "define", path, NULL);
     ok = tap(refused(rc, e1, c->message), NULL, "%s: virsh define refuses %s: %s",
@@ -167,7 +165,6 @@ check_case(FphHost *host, const char *name, const char *base, XmlCase *c)
         printf("# expected: %s (virsh define), %s (with the schema)\n",
                c->message, c->schema_message);
     }
-    unlink(path);
 }
 
 int
@@ -184,7 +181,6 @@ main(int argc, char **argv)
     g_autofree char *after = NULL;
     FphHost *a;
     guint i;
-    int fd;
 
     setvbuf(stdout, NULL, _IOLBF, 0);
     printf("TAP version 13\n");
@@ -206,8 +202,8 @@ main(int argc, char **argv)
     a = fph_lab_host(lab, "A");
 
     xml = fph_guest_xml(lab, name, 256, true);
-    fd = g_file_open_tmp("e2e-xml-XXXXXX.xml", &path, &err);
-    if (CHECK(fd >= 0 && g_file_set_contents(path, xml, -1, &err) &&
+    path = fph_host_write_tmp(a, "e2e-xml-XXXXXX.xml", xml, &err);
+    if (CHECK(path != NULL &&
               fph_virsh(a, NULL, NULL, "define", path, NULL) == 0 &&
               fph_virsh(a, &base, NULL, "dumpxml", "--inactive", name, NULL) == 0 &&
               strstr(base, "<iothreads>1</iothreads>"),
@@ -220,10 +216,6 @@ main(int argc, char **argv)
         tap(after && g_str_equal(after, base), NULL,
             "%s: the refused edits and definitions changed nothing", name);
         fph_virsh(a, NULL, NULL, "undefine", name, NULL);
-    }
-    if (fd >= 0) {
-        close(fd);
-        unlink(path);
     }
 
     if (tap_failures() == 0) {
