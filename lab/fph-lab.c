@@ -1,7 +1,10 @@
 /*
  * fph-lab: bring the two-host lab up, tear it down, show its state.
  *
- *   fph-lab up                 start hosts A and B
+ *   fph-lab up [--link-rate RATE] [--link-delay DELAY]
+ *                              start hosts A and B; the link between them
+ *                              limited to RATE (tc's syntax: 1gbit) and
+ *                              delayed by DELAY (100us) each way
  *   fph-lab down [--keep-logs] stop both (by PID), remove or keep the state
  *   fph-lab status             exit 0 if both hosts are up
  *   fph-lab xml NAME [--hint]  print the test guest's domain XML
@@ -20,7 +23,8 @@
 static int
 usage(void)
 {
-    fprintf(stderr, "usage: fph-lab up | down [--keep-logs] | status | "
+    fprintf(stderr, "usage: fph-lab up [--link-rate RATE] [--link-delay DELAY] | "
+            "down [--keep-logs] | status | "
             "xml NAME [--hint] | exec A|B PROGRAM [ARG...]\n");
     return 64;
 }
@@ -32,7 +36,21 @@ main(int argc, char **argv)
     g_autoptr(GError) err = NULL;
     size_t i;
 
-    if (argc == 2 && strcmp(argv[1], "up") == 0) {
+    if (argc >= 2 && strcmp(argv[1], "up") == 0) {
+        int j;
+
+        for (j = 2; j + 1 < argc; j += 2) {
+            if (strcmp(argv[j], "--link-rate") == 0) {
+                g_setenv("FPH_LAB_LINK_RATE", argv[j + 1], TRUE);
+            } else if (strcmp(argv[j], "--link-delay") == 0) {
+                g_setenv("FPH_LAB_LINK_DELAY", argv[j + 1], TRUE);
+            } else {
+                return usage();
+            }
+        }
+        if (j != argc) {
+            return usage();
+        }
         if (!fph_lab_up(lab, &err)) {
             fprintf(stderr, "fph-lab: up: %s\n", err->message);
             g_clear_error(&err);

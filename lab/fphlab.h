@@ -77,8 +77,9 @@ int fph_host_run(FphHost *host, const char *const *argv, char **out, char **err)
 char *fph_host_write_tmp(FphHost *host, const char *template,
                          const char *text, GError **error);
 
-/* The link between the hosts: rate (tc's syntax, "1gbit") and one-way
- * delay ("100us") on both ends, with netem; both NULL: no limit. */
+/* The link between the hosts: rate (tc's syntax, "1gbit"; a token bucket
+ * filter) and one-way delay ("100us"; netem, which needs a kernel that
+ * has it) on both ends; both NULL: no limit. */
 bool fph_lab_set_link(FphLab *lab, const char *rate, const char *delay,
                       GError **error);
 
@@ -90,7 +91,8 @@ bool fph_host_link(FphHost *host, bool up, GError **error);
 char *fph_host_bad_client_uri(FphHost *to);
 
 /* Start both hosts, their link, their certificates and daemons; fails
- * if a lab is already up in the state dir. */
+ * if a lab is already up in the state dir.  FPH_LAB_LINK_RATE and
+ * FPH_LAB_LINK_DELAY, if set, limit the link (fph_lab_set_link). */
 bool fph_lab_up(FphLab *lab, GError **error);
 
 /* Destroy the lab's domains, stop its daemons (by recorded PID), kill what

@@ -648,12 +648,30 @@ fph_lab_set_link(FphLab *lab, const char *rate, const char *delay,
 {
     size_t i;
 
+    /* tc's own syntax, a number and a unit, checked here so that a bad
+     * value is named as the lab's and not as a failed tc command */
+    if (rate && !g_regex_match_simple("^[0-9]+(\\.[0-9]+)?(bit|kbit|mbit|gbit|tbit)$",
+                                      rate, G_REGEX_CASELESS, 0)) {
+        g_set_error(error, FPH_LAB_ERROR, 0,
+                    "link rate '%s': allowed is a number with one of the units "
+                    "bit, kbit, mbit, gbit, tbit (bits per second), e.g. 1gbit",
+                    rate);
+        return false;
+    }
+    if (delay && !g_regex_match_simple("^[0-9]+(\\.[0-9]+)?(us|ms|s)$", delay, 0, 0)) {
+        g_set_error(error, FPH_LAB_ERROR, 0,
+                    "link delay '%s': allowed is a number with one of the units "
+                    "us, ms, s, e.g. 100us", delay);
+        return false;
+    }
+
     for (i = 0; i < FPH_LAB_NHOSTS; i++) {
         FphHost *h = &lab->hosts[i];
-        bool ok;
+        g_autofree char *burst = NULL;
+        g_autofree char *err = NULL;
+        int rc;
 
         if (!rate && !delay) {
-            g_autofree char *err = NULL;
             const char *argv[] = { "/usr/sbin/tc", "qdisc", "del", "dev", LINK_DEV,
                                    "root", NULL };
 
@@ -661,10 +679,42 @@ fph_lab_set_link(FphLab *lab, const char *rate, const char *delay,
             fph_host_run(h, argv, NULL, &err);
             continue;
         }
-        ok = host_run_ok(h, error, "/usr/sbin/tc", "qdisc", "replace", "dev", LINK_DEV,
-                         "root", "netem", "rate", rate ? rate : "100gbit",
-                         "delay", delay ? delay : "0ms", "limit", "100000", NULL);
-        if (!ok) {
+        if (!delay) {
+            /* a token bucket: 10 ms of the rate may go at once (at least
+             * 64 KiB, which any rate tc takes needs), what waits longer
+             * than 100 ms is dropped, as on a router's queue */
+            double bits = g_ascii_strtod(rate, NULL);
+            const char *unit = rate + strspn(rate, "0123456789.");
+
+            bits *= g_ascii_strncasecmp(unit, "t", 1) == 0 ? 1e12 :
+                    g_ascii_strncasecmp(unit, "g", 1) == 0 ? 1e9 :
+                    g_ascii_strncasecmp(unit, "m", 1) == 0 ? 1e6 :
+                    g_ascii_strncasecmp(unit, "k", 1) == 0 ? 1e3 : 1;
+            burst = g_strdup_printf("%.0f", MAX(bits / 8 / 100, 65536));
+            const char *argv[] = { "/usr/sbin/tc", "qdisc", "replace", "dev",
+                                   LINK_DEV, "root", "tbf", "rate", rate,
+                                   "burst", burst, "latency", "100ms", NULL };
+
+            rc = fph_host_run(h, argv, NULL, &err);
+        } else {
+            const char *argv[] = { "/usr/sbin/tc", "qdisc", "replace", "dev",
+                                   LINK_DEV, "root", "netem", "delay", delay,
+                                   rate ? "rate" : NULL, rate, NULL };
+
+            rc = fph_host_run(h, argv, NULL, &err);
+            if (rc != 0 && err && strstr(err, "qdisc kind is unknown")) {
+                g_set_error(error, FPH_LAB_ERROR, 0,
+                            "link delay '%s': a delay needs the kernel's netem "
+                            "queueing discipline, which this kernel lacks "
+                            "(CONFIG_NET_SCH_NETEM); a rate alone works", delay);
+                return false;
+            }
+        }
+        if (rc != 0) {
+            g_set_error(error, FPH_LAB_ERROR, 0, "host %s: tc could not set the "
+                        "link to rate %s, delay %s: %s", h->name,
+                        rate ? rate : "(none)", delay ? delay : "(none)",
+                        err ? g_strstrip(err) : "");
             return false;
         }
     }
@@ -1041,6 +1091,12 @@ fph_lab_up(FphLab *lab, GError **error)
         }
     }
     if (!lab_link_up(lab, error) || !lab_tls(lab, error)) {
+        return false;
+    }
+    /* the link as fast as the machine copies, or as the environment says */
+    if ((g_getenv("FPH_LAB_LINK_RATE") || g_getenv("FPH_LAB_LINK_DELAY")) &&
+        !fph_lab_set_link(lab, g_getenv("FPH_LAB_LINK_RATE"),
+                          g_getenv("FPH_LAB_LINK_DELAY"), error)) {
         return false;
     }
     for (i = 0; i < FPH_LAB_NHOSTS; i++) {

@@ -198,7 +198,7 @@ pq_bisect() {
         *) die "pq bisect builds and tests qemu or libvirt, not '$project' (./fph deb builds the packages qemu-debian/ is for)" ;;
     esac
     fetch_sources
-    [ "$project" = libvirt ] || [ -x "$FPH_OWN/tests/qtest/$FPH_QEMU_WRAPPER_NAME" ] ||
+    [ "$project" = libvirt ] || [ -x "$FPH_OWN/$FPH_QTEST_QEMU" ] ||
         die "build fph's own programs first (./fph test-e2e or ./fph guest)"
     # a tree of its own; the install below it may be at a long
     # path: no lab runs from it

@@ -1,6 +1,7 @@
 # Test tiers, the lab and the demo.  Sourced, not run.
 
-FPH_QEMU_WRAPPER_NAME=fph-tcg-qemu-system-x86_64
+# the QEMU the qtests are given: a wrapper that forces TCG
+FPH_QTEST_QEMU=tests/qtest/tcg-only/qemu-system-x86_64
 
 own_env() {
     export FPH_PREFIX FPH_HOSTS_DIR=$FPH_HOSTS FPH_LAB_DIR=$FPH_LAB_RUN FPH_GUEST_DIR=$FPH_GUEST \
@@ -8,7 +9,7 @@ own_env() {
     export LD_LIBRARY_PATH=$FPH_PREFIX/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 }
 
-lab_up() { own_env; "$FPH_OWN/lab/fph-lab" up; }
+lab_up() { own_env; "$FPH_OWN/lab/fph-lab" up "$@"; }
 lab_down() {
     own_env
     [ -x "$FPH_OWN/lab/fph-lab" ] || die "fph-lab is not built"
@@ -45,7 +46,7 @@ FPH_QTESTS_MIGRATION_SKIP=(
 )
 
 test_qemu() {
-    local obj=$FPH_OBJ/qemu wrapper=$FPH_OWN/tests/qtest/$FPH_QEMU_WRAPPER_NAME
+    local obj=$FPH_OBJ/qemu wrapper=$FPH_OWN/$FPH_QTEST_QEMU
     local paths p
     [ -x "$wrapper" ] || die "the qtest wrapper $wrapper is not built"
     log "tests: QEMU qtests (virtio-balloon, migration) under TCG"
@@ -177,11 +178,26 @@ run_bench() {
     log "bench: report in results/$stamp/summary.md (results/latest)"
 }
 
-# --help and --report: the benchmark program alone, with no set-up and no
-# lab.  It links fph's libvirt, so it exists only after a build.
+# --help and --report: no set-up and no lab.  --report DIR writes the
+# report of an earlier benchmark again from its runs.csv with
+# fph-bench-report, which needs no libvirt; --help is fph-bench's own.
+# Both are built by any command that builds fph's programs.
 bench_without_lab() {
+    local arg args=() report=
+    for arg in "$@"; do
+        case "$arg" in
+            --report) report=1 ;;
+            *) args+=("$arg") ;;
+        esac
+    done
+    if [ -n "$report" ]; then
+        [ -x "$FPH_OWN/bench/fph-bench-report" ] ||
+            die "fph-bench-report is not built yet: 'sudo ./fph guest' builds fph's programs, then './fph bench --report --out DIR' runs without root"
+        "$FPH_OWN/bench/fph-bench-report" "${args[@]}"
+        return
+    fi
     [ -x "$FPH_OWN/bench/fph-bench" ] ||
-        die "the benchmark is not built yet: 'sudo ./fph build && sudo ./fph guest' builds it, then './fph bench $*' runs without root"
+        die "the benchmark is not built yet: 'sudo ./fph guest' builds it, then './fph bench --help' runs without root"
     own_env
     "$FPH_OWN/bench/fph-bench" "$@"
 }
@@ -189,5 +205,5 @@ bench_without_lab() {
 run_demo() {
     own_env
     lab_cleanup_stale
-    run_forwarding "$FPH_OWN/bench/fph-demo"
+    run_forwarding "$FPH_OWN/demo/fph-demo"
 }

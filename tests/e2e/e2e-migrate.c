@@ -22,7 +22,8 @@
  *
  * Between the hosts' daemons: a peer-to-peer migration with hinting over
  * TLS, the migration stream in TLS too (--p2p --tls), and a client whose
- * certificate another CA signed, which B's libvirtd must refuse.
+ * certificate another CA signed, which B's libvirtd must refuse; a
+ * migration over the link limited to 200 Mbit/s stays below the limit.
  *
  * Output is TAP.  The lab is torn down at the end, also on failure (the
  * logs of both hosts are kept then).
@@ -743,6 +744,51 @@ check_bad_client_certificate(FphLab *lab)
         "certificate\" in its log");
 }
 
+/*
+ * The link between the hosts limited with tc (as fph_lab_set_link and
+ * fph-lab up --link-rate do): a migration over it cannot be faster than
+ * the limit.  QEMU's own measure of its bandwidth (memory_bps of the
+ * completed job) must stay at or below it (5% for how tc and QEMU count);
+ * that bound holds however slow the machine is.
+ */
+static void
+check_link_rate(FphLab *lab, const char *seed)
+{
+    const char *name = "e2e-link";
+    FphHost *a = fph_lab_host(lab, "A");
+    FphHost *b = fph_lab_host(lab, "B");
+    const double limit = 200e6 / 8;
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GHashTable) info = NULL;
+    guint64 bps = 0;
+
+    CHECK(!fph_lab_set_link(lab, "fast", NULL, &err) && err &&
+          strstr(err->message, "link rate 'fast'"),
+          "a link rate that is not tc's is refused: %s",
+          err ? err->message : "(accepted)");
+    if (!CHECK(fph_lab_set_link(lab, "200mbit", NULL, &err),
+               "the link limited to 200 Mbit/s (tc tbf)") ||
+        !CHECK(fph_guest_boot(lab, a, name, 1024, false, &err) &&
+               fph_guest_run(a, name, GUEST("fill", PATTERN_FILE, PATTERN_MIB, seed),
+                             0, 600, NULL, &err),
+               "%s boots on A and fills 256 MiB with a pattern", name)) {
+        fph_lab_set_link(lab, NULL, NULL, NULL);
+        return;
+    }
+    if (CHECK(fph_migrate(a, b, name, NULL, &err) &&
+              (info = fph_jobinfo_completed(b, name, &err)) != NULL &&
+              fph_jobinfo_u64(info, "memory_bps", &bps) && bps > 0 &&
+              bps <= limit * 1.05,
+              "%s migrates A -> B over the limited link at %.0f Mbit/s "
+              "(at most 200)", name, bps * 8 / 1e6)) {
+        CHECK(verify_pattern(b, name, seed, &err),
+              "%s on host B: the pattern verifies", name);
+    }
+    CHECK(fph_lab_set_link(lab, NULL, NULL, &err), "the link unlimited again");
+    fph_virsh(b, NULL, NULL, "destroy", name, NULL);
+    fph_virsh(a, NULL, NULL, "destroy", name, NULL);
+}
+
 static guint64
 run_variant(FphLab *lab, const char *name, bool hinted, const char *seed)
 {
@@ -945,6 +991,7 @@ main(void)
     check_api_migration(lab, "31337");
     check_tls_migration(lab, "4433");
     check_bad_client_certificate(lab);
+    check_link_rate(lab, "1000");
     /* before host A is made to believe its QEMU lacks the switch */
     check_back_and_forth(lab, "2020");
     check_qemu_without_switch(lab);

@@ -1,12 +1,13 @@
 /*
- * fph-tcg-qemu-system-x86_64: runs $FPH_QEMU_BINARY with the arguments it
- * was given, minus any "-accel kvm..." pair.
+ * tcg-only/qemu-system-x86_64: the QEMU the qtests run, forced to TCG:
+ * runs $FPH_QEMU_BINARY with the arguments it was given, minus any
+ * "-accel kvm..." pair.
  *
  * QEMU's qtests start their guests with "-accel kvm -accel tcg" whenever
  * /dev/kvm is usable.  On fph's machines /dev/kvm exists but nested KVM
  * hangs the guest, so the qtests must run under TCG.  libqtest finds the
- * target architecture from the binary's name, hence the -system-x86_64
- * suffix of this wrapper.
+ * target architecture from the binary's name, hence this wrapper's name;
+ * its directory, tcg-only/, says what it does.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -26,7 +27,7 @@ main(int argc, char **argv)
     int n = 0;
 
     if (!qemu || !args) {
-        fprintf(stderr, "fph-tcg-qemu: FPH_QEMU_BINARY is not set\n");
+        fprintf(stderr, "tcg-only qemu-system-x86_64: FPH_QEMU_BINARY is not set\n");
         return 127;
     }
     args[n++] = (char *)qemu;
@@ -40,6 +41,6 @@ main(int argc, char **argv)
     }
     args[n] = NULL;
     execv(qemu, args);
-    fprintf(stderr, "fph-tcg-qemu: cannot run %s: %s\n", qemu, strerror(errno));
+    fprintf(stderr, "tcg-only qemu-system-x86_64: cannot run %s: %s\n", qemu, strerror(errno));
     return 127;
 }

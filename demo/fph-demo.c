@@ -87,7 +87,8 @@ main(void)
 
     setvbuf(stdout, NULL, _IOLBF, 0);
     fph_lab_teardown_on_exit(lab);
-    printf("[demo] bringing up the lab (hosts A and B)\n");
+    printf("[demo] bringing up the lab: hosts A and B, Debian 13 with fph's "
+           "packages, joined by their own link\n");
     if (!fph_lab_up(lab, &err)) {
         fprintf(stderr, "fph-demo: %s\n", err->message);
         return 1;
@@ -99,8 +100,9 @@ main(void)
         }
     }
 
-    printf("\nLive migration A -> B of an idle 2 GiB guest (TCG) that wrote "
-           "then freed 1 GiB:\n\n");
+    printf("\nLive migration A -> B (virsh on A, to qemu+tls://%s over the "
+           "hosts' link) of an idle 2 GiB guest (TCG) that wrote then freed "
+           "1 GiB:\n\n", fph_lab_host(lab, "B")->addr);
     printf("%-22s %18s %18s\n", "", runs[0].label, runs[1].label);
     printf("%-22s %15" G_GUINT64_FORMAT " ms %15" G_GUINT64_FORMAT " ms\n",
            "migration time", runs[0].elapsed_ms, runs[1].elapsed_ms);

@@ -1,0 +1,84 @@
+/*
+ * report: what fph-bench measures (runs.csv) and the report it writes from
+ * it (summary.md, the plots).  fph-bench writes the runs as it measures
+ * them; fph-bench-report, which needs no lab and no libvirt, writes the
+ * report again from a runs.csv.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#pragma once
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+/* The seed's figures: 8 GiB guest, 4 vCPUs, 100G, averages of 10 runs */
+#define SEED_SIZE_GIB 8
+#define SEED_IDLE_PLAIN_MS 1769
+#define SEED_IDLE_HINT_MS 271
+#define SEED_WORK_PLAIN_MS 2634
+#define SEED_WORK_HINT_MS 1265
+
+typedef enum {
+    MODE_PLAIN,
+    MODE_HINT,
+    MODE_HINT_WAIT,
+    MODE_LAST
+} Mode;
+
+extern const char *const mode_names[MODE_LAST];
+
+typedef enum {
+    SC_IDLE_FRESH,
+    SC_IDLE_FREED,
+    SC_WORKLOAD,
+    SC_LAST
+} Scenario;
+
+extern const char *const sc_names[SC_LAST];
+
+typedef struct {
+    Scenario sc;
+    unsigned int gib;
+    Mode mode;
+    unsigned int run;
+    char from[2];
+    char to[2];
+    double in_use_mib;
+    double qemu_ms;          /* NAN when the completed state was missed */
+    double setup_ms;
+    double api_ms;
+    double elapsed_ms;       /* libvirt's time_elapsed */
+    double downtime_ms;
+    double sent_mib;         /* memory_processed */
+    double hinted_mib;
+    double bw_mib_s;         /* memory_bps */
+    double throughput;       /* workload units/s, NAN otherwise */
+    double sent_before_hint_mib; /* sent when the first hint arrived */
+} Run;
+
+typedef struct {
+    unsigned int runs;
+    GArray *sizes;           /* unsigned int GiB */
+    bool scenarios[SC_LAST];
+    bool modes[MODE_LAST];
+    guint64 hint_wait_ms;
+    char *out;
+    unsigned int ws_mib;
+    unsigned int dirty_rate;
+    unsigned int churn_rate;
+    const char *guest_append;
+} Options;
+
+/* runs.csv of o->out, its header written; NULL on error (reported) */
+FILE *csv_open(const Options *o);
+/* one run appended to runs.csv, flushed */
+void csv_append(FILE *f, const Run *r);
+/* runs.csv of o->out read back into runs, with the sizes, scenarios,
+ * modes and number of runs in it set in o */
+bool csv_read(Options *o, GArray *runs);
+/* summary.md: the tables and the targets; started says when */
+void write_summary(const Options *o, GArray *runs, const char *started);
+/* plot.dat, plot.gp and the plots made by gnuplot */
+void write_plots(const Options *o, GArray *runs);
