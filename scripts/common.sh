@@ -81,6 +81,24 @@ need_root() {
     [ "$(id -u)" = 0 ] || die "$1 needs root (Debian packages, namespaces)"
 }
 
+# remove_tree DIR: remove DIR, first unmounting what is mounted below it.
+# A root mmdebstrap was making when it was killed (the end of a session,
+# ^C) keeps the /proc, /sys and /dev/pts mounts mmdebstrap made in it: a
+# plain rm -rf would walk into them.  Deepest mount points first; rm does
+# not cross into a mount that is still there.
+remove_tree() {
+    local dir m
+    [ -e "$1" ] || return 0
+    dir=$(realpath "$1")
+    while read -r m; do
+        umount "$m" 2>/dev/null || umount --lazy "$m" ||
+            die "cannot unmount $m, which is mounted below $dir"
+    done < <(awk '{ print $5 }' /proc/self/mountinfo |
+                 while read -r m; do printf '%b\n' "$m"; done |
+                 awk -v d="$dir" 'index($0, d "/") == 1' | LC_ALL=C sort -r)
+    rm -rf --one-file-system "$dir"
+}
+
 # stamp_ok NAME HASH: true if the step NAME last completed with inputs HASH
 stamp_ok() { [ -f "$FPH_STAMPS/$1" ] && [ "$(cat "$FPH_STAMPS/$1")" = "$2" ]; }
 stamp_set() { mkdir -p "$FPH_STAMPS"; printf '%s\n' "$2" > "$FPH_STAMPS/$1"; }

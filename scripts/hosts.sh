@@ -42,7 +42,7 @@ EOF
 host_make() {
     local name=$1 new=$FPH_HOSTS/$1.new parts
     mapfile -t parts < <(find "$FPH_APT13/parts" -type f | LC_ALL=C sort)
-    rm -rf "$new"
+    remove_tree "$new"
     mkdir -p "$FPH_HOSTS"
     log "hosts: making host $name (mmdebstrap, then fph's packages with apt)"
     # shellcheck disable=SC2086
@@ -56,8 +56,8 @@ host_make() {
         --customize-hook='chroot "$1" sh -e -c "$(cat "'"$FPH_HOSTS/deploy.sh"'")"; rc=$?; umount "$1'"$FPH_LABHOST_REPO"'"; exit $rc' \
         --customize-hook="echo fph-host-$name > \"\$1/etc/hostname\"" \
         "$FPH_DEBIAN13" "$new" "${parts[@]}" > "$FPH_HOSTS/$name.log" 2>&1 ||
-        { tail -30 "$FPH_HOSTS/$name.log" >&2; rm -rf "$new"; die "making host $name failed (log: $FPH_HOSTS/$name.log)"; }
-    rm -rf "${FPH_HOSTS:?}/$name"
+        { tail -30 "$FPH_HOSTS/$name.log" >&2; remove_tree "$new"; die "making host $name failed (log: $FPH_HOSTS/$name.log)"; }
+    remove_tree "${FPH_HOSTS:?}/$name"
     mv "$new" "$FPH_HOSTS/$name"
 }
 

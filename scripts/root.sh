@@ -44,7 +44,7 @@ root_make() {
     apt_update13
     mapfile -t parts < <(find "$FPH_APT13/parts" -type f | LC_ALL=C sort)
     log "root: making the Debian 13 build root in $FPH_ROOT (mmdebstrap, then the build dependencies of qemu and libvirt)"
-    rm -rf "$new"
+    remove_tree "$new"
     # --variant=apt: essential packages and apt, the rest named here.  The
     # root's apt sources are the derived ones (with deb-src, for
     # build-dep); manual pages and documentation are left out.
@@ -56,8 +56,8 @@ root_make() {
         --dpkgopt='path-exclude=/usr/share/info/*' \
         --customize-hook='chroot "$1" env DEBIAN_FRONTEND=noninteractive apt-get -q -y --no-install-recommends build-dep qemu libvirt' \
         "$FPH_DEBIAN13" "$new" "${parts[@]}" > "$FPH_BUILD/root.log" 2>&1 ||
-        { tail -30 "$FPH_BUILD/root.log" >&2; rm -rf "$new"; die "making the Debian 13 root failed (log: $FPH_BUILD/root.log)"; }
-    rm -rf "$FPH_ROOT"
+        { tail -30 "$FPH_BUILD/root.log" >&2; remove_tree "$new"; die "making the Debian 13 root failed (log: $FPH_BUILD/root.log)"; }
+    remove_tree "$FPH_ROOT"
     mv "$new" "$FPH_ROOT"
     stamp_set root "$want"
     log "root: $(du -sh "$FPH_ROOT" | cut -f1), $(chroot "$FPH_ROOT" dpkg-query -W | wc -l) packages"
