@@ -46,6 +46,39 @@ tap(bool ok, GError *err, const char *fmt, ...)
     return ok;
 }
 
+void
+e2e_begin(void)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    printf("TAP version 13\n");
+}
+
+bool
+e2e_lab_up(FphLab *lab)
+{
+    g_autoptr(GError) err = NULL;
+
+    fph_lab_teardown_on_exit(lab);
+    if (!CHECK(fph_lab_up(lab, &err), "lab: hosts A and B are up")) {
+        printf("1..%d\n", tap_count());
+        return false;
+    }
+    return true;
+}
+
+int
+e2e_end(FphLab *lab)
+{
+    g_autoptr(GError) err = NULL;
+
+    if (tap_failures() == 0) {
+        fph_lab_teardown_done();
+        CHECK(fph_lab_down(lab, false, &err), "lab: torn down");
+    }
+    printf("1..%d\n", tap_count());
+    return tap_failures() == 0 ? 0 : 1;
+}
+
 bool
 fill_and_free(FphHost *host, const char *name, const char *seed,
               const char *mib_freed, GError **error)

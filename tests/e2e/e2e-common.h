@@ -21,6 +21,19 @@
 #define ALLOC_RESERVE_MIB "128"
 #define PATTERN_FILE "/run/fph-pattern"
 
+/* Line-buffered output and the TAP header */
+void e2e_begin(void);
+
+/* Tear the lab down at exit, also on failure (keeping its logs), and
+ * bring it up: a TAP line.  If it does not come up, the TAP plan is
+ * printed and false returned. */
+bool e2e_lab_up(FphLab *lab);
+
+/* Take the lab down if every check passed (on failure the exit handler
+ * does it and keeps the logs) and print the TAP plan; returns the exit
+ * status of the program. */
+int e2e_end(FphLab *lab);
+
 /* One TAP line: "ok N - what" or "not ok N - what" followed by err's
  * message as comments.  Returns ok. */
 bool tap(bool ok, GError *err, const char *fmt, ...) G_GNUC_PRINTF(3, 4);

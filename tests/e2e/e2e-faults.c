@@ -660,7 +660,6 @@ main(int argc, char **argv)
 {
     /* Not freed at the end of main: the exit handler may still need it. */
     FphLab *lab = fph_lab_new();
-    g_autoptr(GError) err = NULL;
     size_t i;
     int j;
 
@@ -677,11 +676,8 @@ main(int argc, char **argv)
         }
     }
 
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    printf("TAP version 13\n");
-    fph_lab_teardown_on_exit(lab);
-    if (!CHECK(fph_lab_up(lab, &err), "lab: hosts A and B are up")) {
-        printf("1..%d\n", tap_count());
+    e2e_begin();
+    if (!e2e_lab_up(lab)) {
         return 1;
     }
 
@@ -696,11 +692,5 @@ main(int argc, char **argv)
         }
     }
 
-    if (tap_failures() == 0) {
-        fph_lab_teardown_done();
-        CHECK(fph_lab_down(lab, false, &err), "lab: torn down");
-    }
-    /* On failure the exit handler tears the lab down and keeps its logs. */
-    printf("1..%d\n", tap_count());
-    return tap_failures() == 0 ? 0 : 1;
+    return e2e_end(lab);
 }

@@ -970,11 +970,8 @@ main(void)
     guint64 plain;
     guint64 hinted;
 
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    printf("TAP version 13\n");
-    fph_lab_teardown_on_exit(lab);
-    if (!CHECK(fph_lab_up(lab, &err), "lab: hosts A and B are up")) {
-        printf("1..%d\n", tap_count());
+    e2e_begin();
+    if (!e2e_lab_up(lab)) {
         return 1;
     }
 
@@ -1002,11 +999,5 @@ main(void)
             " MiB < %" G_GUINT64_FORMAT " MiB", hinted >> 20, plain >> 20);
     }
 
-    if (tap_failures() == 0) {
-        fph_lab_teardown_done();
-        CHECK(fph_lab_down(lab, false, &err), "lab: torn down");
-    }
-    /* On failure the exit handler tears the lab down and keeps its logs. */
-    printf("1..%d\n", tap_count());
-    return tap_failures() == 0 ? 0 : 1;
+    return e2e_end(lab);
 }

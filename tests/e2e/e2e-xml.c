@@ -182,8 +182,7 @@ main(int argc, char **argv)
     FphHost *a;
     guint i;
 
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    printf("TAP version 13\n");
+    e2e_begin();
     if (argc != 2) {
         fprintf(stderr, "usage: e2e-xml DOCS/LIBVIRT.MD\n");
         return 64;
@@ -194,9 +193,7 @@ main(int argc, char **argv)
         printf("1..%d\n", tap_count());
         return 1;
     }
-    fph_lab_teardown_on_exit(lab);
-    if (!CHECK(fph_lab_up(lab, &err), "lab: hosts A and B are up")) {
-        printf("1..%d\n", tap_count());
+    if (!e2e_lab_up(lab)) {
         return 1;
     }
     a = fph_lab_host(lab, "A");
@@ -218,11 +215,5 @@ main(int argc, char **argv)
         fph_virsh(a, NULL, NULL, "undefine", name, NULL);
     }
 
-    if (tap_failures() == 0) {
-        fph_lab_teardown_done();
-        CHECK(fph_lab_down(lab, false, &err), "lab: torn down");
-    }
-    /* On failure the exit handler tears the lab down and keeps its logs. */
-    printf("1..%d\n", tap_count());
-    return tap_failures() == 0 ? 0 : 1;
+    return e2e_end(lab);
 }
