@@ -71,11 +71,14 @@ deb_check_skips() {
     done
 }
 
-# deb_date: the date of the packages' changelog entry: that of the last
-# commit that changed what they are built from, so that the same inputs
-# make the same packages, whenever built
+# deb_date PROJECT: the date of the changelog entry of PROJECT's
+# packages: that of the last commit that changed what they are built from
+# (the sources, PROJECT's queue and packaging queue), so that the same
+# inputs make the same packages, whenever built, and a change to the other
+# project's queue does not rebuild them
 deb_date() {
-    git -C "$FPH_TOP" log -1 --format=%ct -- sources.sha256 $FPH_PROJECTS
+    git -C "$FPH_TOP" log -1 --format=%ct -- sources.sha256 "$1" \
+        $(packaging_queue_of "$1")
 }
 
 # deb_inputs PROJECT PROFILES: a hash of what the packages are built from
@@ -87,7 +90,7 @@ deb_inputs() {
             ${pq:+$(queue_files "$pq")}
         # how the packages are made, not the rest of this file
         declare -f deb_source deb_build deb_build_type deb_patches
-        printf '%s\n' "$profiles" "$FPH_DEB_SKIP" "$FPH_DEB_SUFFIX" "$(deb_date)"
+        printf '%s\n' "$profiles" "$FPH_DEB_SKIP" "$FPH_DEB_SUFFIX" "$(deb_date "$project")"
     } | sha256sum | cut -d' ' -f1
 }
 
@@ -139,7 +142,7 @@ deb_source() {
             done < <(queue_patches "$pq")
         fi
         printf '\n -- %s <%s>  %s\n\n' "$FPH_GIT_NAME" "$FPH_GIT_EMAIL" \
-            "$(LC_ALL=C date -u -R -d "@$(deb_date)")"
+            "$(LC_ALL=C date -u -R -d "@$(deb_date "$project")")"
         cat "$dir/debian/changelog"
     } > "$dir/debian/changelog.new"
     mv "$dir/debian/changelog.new" "$dir/debian/changelog"
