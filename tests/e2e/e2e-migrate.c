@@ -454,6 +454,16 @@ check_flag_refused(FphLab *lab, const char *name, const char *seed)
         "refused: %s", name, errout ? g_strstrip(errout) : "(no error)");
     g_clear_pointer(&errout, g_free);
 
+    /* a save asks the guest for hints only through the balloon too */
+    ok = fph_virsh(a, NULL, &errout, "save", name,
+                   "/var/lib/libvirt/images/e2e-refused.img", "--free-page-hint",
+                   NULL) != 0 &&
+         errout && strstr(errout, "VIR_DOMAIN_SAVE_FREE_PAGE_HINT") &&
+         strstr(errout, "freePageHint");
+    tap(ok, NULL, "%s: virsh save --free-page-hint without freePageHint is "
+        "refused: %s", name, errout ? g_strstrip(errout) : "(no error)");
+    g_clear_pointer(&errout, g_free);
+
     ok = fph_virsh(a, NULL, &errout, "migrate", "--live", "--free-page-hint",
                    "--postcopy", name, b->remote_uri, b->migrate_uri, NULL) != 0 &&
          errout && strstr(errout, "--free-page-hint") && strstr(errout, "--postcopy");
@@ -503,11 +513,12 @@ check_flag_refused(FphLab *lab, const char *name, const char *seed)
     g_clear_pointer(&msg, g_free);
 
     ok = fph_domain_listed(a, name, &running, NULL) && running;
-    tap(ok, NULL, "%s still runs on host A after the refused migrations", name);
+    tap(ok, NULL, "%s still runs on host A after the refused migrations and "
+        "save", name);
     if (ok) {
         ok = verify_pattern(a, name, seed, &err);
         tap(ok, err, "%s on host A: all 256 MiB of the pattern verify after the "
-            "refused migrations", name);
+            "refused migrations and save", name);
     }
 }
 

@@ -1,0 +1,538 @@
+/*
+ * e2e-save: saves and managed saves with free page hints in the lab, with
+ * a real guest, and proof that no guest memory is lost.
+ *
+ * A persistent domain with freePageHint='on' boots on host A (TCG, 2 GiB),
+ * fills 256 MiB of in-use memory with a seeded pattern and writes then
+ * frees 1 GiB (free pages that hold data).  It is saved without hints,
+ * then with `virsh save --free-page-hint` in the default image format and
+ * in the sparse one, and with `virsh managedsave --free-page-hint
+ * --free-page-hint-wait`, and by virDomainSaveParams without a file (a
+ * managed save, after which the domain must still answer); after
+ * each it is restored (or started) and the pattern verifies, and after the
+ * first hinted save all the free memory the guest can allocate verifies
+ * too.  The hinted images must be smaller than the plain one by at least
+ * the freed memory's half, a sparse image's allocated blocks smaller than
+ * its apparent size by as much, and the completed job must report the
+ * hinted memory.
+ *
+ * Then two external memory snapshots, without and with `virsh
+ * snapshot-create-as --free-page-hint`: the hinted memory file must be
+ * smaller by as much, the guest runs on after each, and a revert to the
+ * hinted one brings the pattern back.
+ *
+ * Refused, each with an error that names what is wrong, and the guest
+ * still running with its pattern: the flag for a paused guest (save and
+ * snapshot), the wait without the flag (virsh and the API), a wait above
+ * QEMU's bound, the snapshot flag with --live.
+ *
+ * Output is TAP.  The lab is torn down at the end, also on failure (the
+ * logs of both hosts are kept then).
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "e2e-common.h"
+
+#include <libvirt/virterror.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define GUEST_MIB 2048
+/* Where the images go in host A (libvirt's own directory for images) */
+#define IMAGE_DIR "/var/lib/libvirt/images"
+/* The guest may take this long to hint; the wait ends when it is done */
+#define HINT_WAIT "60000"
+/* What hints must at least leave out: half of the freed memory */
+#define MIN_SAVED_BYTES (512ULL << 20)
+
+/* The apparent and the allocated size of the file PATH in HOST */
+static bool
+image_size(FphHost *host, const char *path, guint64 *apparent,
+           guint64 *allocated, GError **error)
+{
+    g_autofree char *real = fph_host_path(host, path);
+    struct stat st;
+
+    if (stat(real, &st) < 0) {
+        g_set_error(error, FPH_LAB_ERROR, 0, "cannot stat %s in host %s: %s",
+                    path, host->name, g_strerror(errno));
+        return false;
+    }
+    *apparent = st.st_size;
+    *allocated = (guint64) st.st_blocks * 512;
+    return true;
+}
+
+/* Define NAME on HOST from the lab's guest XML and start it */
+static bool
+define_and_start(FphLab *lab, FphHost *host, const char *name, bool hinted,
+                 GError **error)
+{
+    g_autofree char *xml = fph_guest_xml(lab, name, GUEST_MIB, hinted);
+    g_autofree char *path = NULL;
+    g_autofree char *errout = NULL;
+
+    path = fph_host_write_tmp(host, "e2e-save-XXXXXX.xml", xml, error);
+    if (!path) {
+        return false;
+    }
+    if (fph_virsh(host, NULL, &errout, "define", path, NULL) != 0) {
+        g_set_error(error, FPH_LAB_ERROR, 0, "virsh define %s failed: %s",
+                    name, errout ? errout : "");
+        return false;
+    }
+    return fph_guest_start(host, name, error);
+}
+
+/* The hinted bytes of the completed job of NAME on HOST (0 if none) */
+static bool
+completed_hinted_bytes(FphHost *host, const char *name, guint64 *bytes,
+                       GError **error)
+{
+    g_autoptr(GHashTable) info = fph_jobinfo_completed(host, name, error);
+
+    if (!info) {
+        return false;
+    }
+    *bytes = 0;
+    fph_jobinfo_u64(info, "memory_free_page_hint_bytes", bytes);
+    return true;
+}
+
+typedef struct {
+    guint64 apparent;
+    guint64 allocated;
+    guint64 hinted;
+} SaveResult;
+
+/*
+ * virsh save NAME to FILE in IMAGE_DIR with EXTRA options, check that NAME
+ * no longer runs and what the completed job reports, restore it and
+ * verify the pattern.
+ */
+static bool
+save_and_restore(FphHost *host, const char *name, const char *seed,
+                 const char *file, const char *const *extra, SaveResult *res)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    g_autofree char *path = g_strdup_printf("%s/%s", IMAGE_DIR, file);
+    g_autofree char *errout = NULL;
+    g_autofree char *opts = NULL;
+    bool running = true;
+    bool ok;
+    size_t i;
+
+    g_ptr_array_add(argv, (char *) "save");
+    g_ptr_array_add(argv, (char *) name);
+    g_ptr_array_add(argv, path);
+    for (i = 0; extra && extra[i]; i++) {
+        g_ptr_array_add(argv, (char *) extra[i]);
+    }
+    g_ptr_array_add(argv, NULL);
+    opts = extra ? g_strjoinv(" ", (char **) extra) : g_strdup("(no options)");
+
+    ok = fph_virshv(host, (const char *const *) argv->pdata, NULL, &errout) == 0 &&
+         fph_domain_listed(host, name, &running, NULL) && !running;
+    if (errout) {
+        g_strstrip(errout);
+    }
+    if (!tap(ok, NULL, "%s: virsh save %s %s; %s is shut off on host %s%s%s",
+             name, path, opts, name, host->name,
+             errout && *errout ? ": " : "", errout ? errout : "")) {
+        return false;
+    }
+    ok = completed_hinted_bytes(host, name, &res->hinted, &err);
+    CHECK(ok, "%s: domjobinfo --completed after the save: %" G_GUINT64_FORMAT
+          " MiB hinted", name, res->hinted >> 20);
+    ok = image_size(host, path, &res->apparent, &res->allocated, &err);
+    CHECK(ok, "%s: the image is %" G_GUINT64_FORMAT " MiB, %" G_GUINT64_FORMAT
+          " MiB of it allocated", name, res->apparent >> 20,
+          res->allocated >> 20);
+
+    g_clear_pointer(&errout, g_free);
+    ok = fph_virsh(host, NULL, &errout, "restore", path, NULL) == 0 &&
+         fph_guest_wait_agent_on(host, name, 300, &err);
+    if (errout) {
+        g_strstrip(errout);
+    }
+    if (!CHECK(ok, "%s: virsh restore %s on host %s, the guest agent answers%s%s",
+               name, path, host->name, errout && *errout ? ": " : "",
+               errout ? errout : "")) {
+        return false;
+    }
+    g_free(errout);
+    errout = fph_host_path(host, path);
+    unlink(errout);
+    g_clear_pointer(&errout, g_free);
+    ok = verify_pattern(host, name, seed, &err);
+    return CHECK(ok, "%s on host %s: all 256 MiB of the pattern verify after "
+                 "the restore", name, host->name);
+}
+
+static void
+check_saves(FphLab *lab, const char *name, const char *seed)
+{
+    FphHost *a = fph_lab_host(lab, "A");
+    g_autoptr(GError) err = NULL;
+    const char *const hint[] = {
+        "--free-page-hint", "--free-page-hint-wait", HINT_WAIT, NULL
+    };
+    const char *const hint_sparse[] = {
+        "--free-page-hint", "--free-page-hint-wait", HINT_WAIT,
+        "--image-format", "sparse", NULL
+    };
+    const char *const sparse[] = { "--image-format", "sparse", NULL };
+    SaveResult plain = { 0 };
+    SaveResult hinted = { 0 };
+    SaveResult plain_sparse = { 0 };
+    SaveResult hinted_sparse = { 0 };
+    g_autofree char *out = NULL;
+    g_autofree char *errout = NULL;
+    bool ok;
+
+    if (!save_and_restore(a, name, seed, "e2e-save-plain.img", NULL, &plain)) {
+        return;
+    }
+    tap(plain.hinted == 0, NULL, "%s: a save without --free-page-hint hints "
+        "nothing", name);
+
+    if (!save_and_restore(a, name, seed, "e2e-save-hint.img", hint, &hinted)) {
+        return;
+    }
+    tap(hinted.hinted >= MIN_SAVED_BYTES, NULL,
+        "%s: with --free-page-hint the guest hinted %" G_GUINT64_FORMAT
+        " MiB (at least %llu)", name, hinted.hinted >> 20, MIN_SAVED_BYTES >> 20);
+    tap(hinted.apparent + MIN_SAVED_BYTES <= plain.apparent, NULL,
+        "%s: the hinted image is smaller by at least %llu MiB: %"
+        G_GUINT64_FORMAT " MiB against %" G_GUINT64_FORMAT " MiB", name,
+        MIN_SAVED_BYTES >> 20, hinted.apparent >> 20, plain.apparent >> 20);
+    /* the hinted pages came back empty, and free */
+    verify_on(a, name, seed, 1024);
+
+    /* the sparse format: hinted pages are holes */
+    ok = fph_guest_run(a, name, GUEST("dirty-free", FREED_MIB, seed), 0, 900,
+                       NULL, &err);
+    CHECK(ok, "%s writes then frees 1 GiB again", name);
+    if (!save_and_restore(a, name, seed, "e2e-save-sparse.img", sparse,
+                          &plain_sparse)) {
+        return;
+    }
+    ok = fph_guest_run(a, name, GUEST("dirty-free", FREED_MIB, seed), 0, 900,
+                       NULL, &err);
+    CHECK(ok, "%s writes then frees 1 GiB again", name);
+    if (!save_and_restore(a, name, seed, "e2e-save-hint-sparse.img",
+                          hint_sparse, &hinted_sparse)) {
+        return;
+    }
+    tap(hinted_sparse.hinted >= MIN_SAVED_BYTES, NULL,
+        "%s: sparse, the guest hinted %" G_GUINT64_FORMAT " MiB", name,
+        hinted_sparse.hinted >> 20);
+    tap(hinted_sparse.allocated + MIN_SAVED_BYTES <= plain_sparse.allocated, NULL,
+        "%s: the hinted sparse image allocates at least %llu MiB less: %"
+        G_GUINT64_FORMAT " MiB against %" G_GUINT64_FORMAT " MiB", name,
+        MIN_SAVED_BYTES >> 20, hinted_sparse.allocated >> 20,
+        plain_sparse.allocated >> 20);
+
+    /* managed save */
+    ok = fph_guest_run(a, name, GUEST("dirty-free", FREED_MIB, seed), 0, 900,
+                       NULL, &err);
+    CHECK(ok, "%s writes then frees 1 GiB again", name);
+    ok = fph_virsh(a, NULL, &errout, "managedsave", "--free-page-hint",
+                   "--free-page-hint-wait", HINT_WAIT, name, NULL) == 0 &&
+         fph_virsh(a, &out, NULL, "dominfo", name, NULL) == 0 &&
+         strstr(out, "Managed save:   yes");
+    if (errout) {
+        g_strstrip(errout);
+    }
+    tap(ok, NULL, "%s: virsh managedsave --free-page-hint --free-page-hint-wait "
+        HINT_WAIT "; dominfo shows the managed save%s%s", name, errout && *errout ? ": " : "",
+        errout ? errout : "");
+    if (ok) {
+        guint64 bytes = 0;
+
+        ok = completed_hinted_bytes(a, name, &bytes, &err);
+        CHECK(ok && bytes >= MIN_SAVED_BYTES, "%s: the managed save hinted %"
+              G_GUINT64_FORMAT " MiB", name, bytes >> 20);
+        ok = fph_guest_start(a, name, &err) && verify_pattern(a, name, seed, &err);
+        CHECK(ok, "%s starts from its managed save; all 256 MiB of the pattern "
+              "verify", name);
+    }
+}
+
+/*
+ * An external memory snapshot with --free-page-hint (the guest has no
+ * disks): the memory file is smaller than the one of a snapshot without
+ * hints by at least MIN_SAVED_BYTES, the guest runs on after each, and a
+ * revert to the hinted snapshot brings the pattern back.
+ */
+static void
+check_snapshots(FphLab *lab, const char *name, const char *seed)
+{
+    FphHost *a = fph_lab_host(lab, "A");
+    g_autoptr(GError) err = NULL;
+    const char *const snaps[] = { "plain", "hinted" };
+    guint64 size[2] = { 0, 0 };
+    guint64 allocated = 0;
+    g_autofree char *errout = NULL;
+    bool running = false;
+    bool ok;
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(snaps); i++) {
+        g_autofree char *file = g_strdup_printf("%s/e2e-snap-%s.mem", IMAGE_DIR,
+                                                snaps[i]);
+        g_autofree char *memspec = g_strdup_printf("file=%s,snapshot=external",
+                                                   file);
+        g_autofree char *out = NULL;
+
+        ok = fph_guest_run(a, name, GUEST("dirty-free", FREED_MIB, seed), 0, 900,
+                           NULL, &err);
+        CHECK(ok, "%s writes then frees 1 GiB again", name);
+        ok = fph_virsh(a, NULL, &out, "snapshot-create-as", name, snaps[i],
+                       "--memspec", memspec,
+                       i == 1 ? "--free-page-hint" : NULL, NULL) == 0 &&
+             fph_domain_listed(a, name, &running, NULL) && running &&
+             image_size(a, file, &size[i], &allocated, &err);
+        if (out) {
+            g_strstrip(out);
+        }
+        CHECK(ok, "%s: virsh snapshot-create-as %s --memspec %s%s; the guest "
+              "runs on; the memory file is %" G_GUINT64_FORMAT " MiB%s%s",
+              name, snaps[i], memspec, i == 1 ? " --free-page-hint" : "",
+              size[i] >> 20, out && *out ? ": " : "", out ? out : "");
+    }
+    tap(size[1] + MIN_SAVED_BYTES <= size[0], NULL,
+        "%s: the hinted snapshot's memory is smaller by at least %llu MiB: %"
+        G_GUINT64_FORMAT " MiB against %" G_GUINT64_FORMAT " MiB", name,
+        MIN_SAVED_BYTES >> 20, size[1] >> 20, size[0] >> 20);
+
+    /* refused by virsh, and by the driver for a paused guest */
+    ok = fph_virsh(a, NULL, &errout, "snapshot-create-as", name, "refused",
+                   "--memspec", "file=" IMAGE_DIR "/e2e-snap-refused.mem,"
+                   "snapshot=external", "--live", "--free-page-hint", NULL) != 0 &&
+         errout && strstr(errout, "--free-page-hint") && strstr(errout, "--live");
+    tap(ok, NULL, "%s: snapshot-create-as --live --free-page-hint is refused: %s",
+        name, errout ? g_strstrip(errout) : "(no error)");
+    g_clear_pointer(&errout, g_free);
+    ok = fph_virsh(a, NULL, NULL, "suspend", name, NULL) == 0 &&
+         fph_virsh(a, NULL, &errout, "snapshot-create-as", name, "refused",
+                   "--memspec", "file=" IMAGE_DIR "/e2e-snap-refused.mem,"
+                   "snapshot=external", "--free-page-hint", NULL) != 0 &&
+         errout && strstr(errout, "VIR_DOMAIN_SNAPSHOT_CREATE_FREE_PAGE_HINT") &&
+         strstr(errout, "running");
+    tap(ok, NULL, "%s: snapshot-create-as --free-page-hint of the paused guest "
+        "is refused: %s", name, errout ? g_strstrip(errout) : "(no error)");
+    g_clear_pointer(&errout, g_free);
+    ok = fph_virsh(a, NULL, NULL, "resume", name, NULL) == 0;
+    tap(ok, NULL, "%s resumes", name);
+
+    ok = fph_virsh(a, NULL, NULL, "snapshot-revert", name, "hinted", NULL) == 0 &&
+         fph_guest_wait_agent_on(a, name, 300, &err) &&
+         verify_pattern(a, name, seed, &err);
+    CHECK(ok, "%s: virsh snapshot-revert to the hinted snapshot; all 256 MiB "
+          "of the pattern verify", name);
+    for (i = 0; i < G_N_ELEMENTS(snaps); i++) {
+        g_autofree char *file = g_strdup_printf("%s/e2e-snap-%s.mem", IMAGE_DIR,
+                                                snaps[i]);
+        g_autofree char *real = fph_host_path(a, file);
+
+        fph_virsh(a, NULL, NULL, "snapshot-delete", name, snaps[i],
+                  "--metadata", NULL);
+        unlink(real);
+    }
+}
+
+/*
+ * virDomainSaveParams without a file is a managed save.  libvirt 11.3.0
+ * returned from it with the domain object still locked, and the next call
+ * on the domain never returned (the queue's patch "qemu: Unlock the domain
+ * after a managed save through virDomainSaveParams").  The state is asked
+ * with a bound, virsh under timeout(1): an idle daemon answers in
+ * milliseconds, DOMSTATE_BOUND seconds leave a margin of three orders of
+ * magnitude on a loaded 2-core machine, and a locked domain never answers.
+ * Returns false if the daemon did not answer: the rest of the suite would
+ * wait on the same lock.
+ */
+#define DOMSTATE_BOUND "60"
+static bool
+check_managed_save_params(FphLab *lab, const char *name, const char *seed)
+{
+    FphHost *a = fph_lab_host(lab, "A");
+    g_autoptr(GError) err = NULL;
+    const char *const domstate[] = {
+        "/usr/bin/timeout", DOMSTATE_BOUND, "/usr/bin/virsh", "-q", "-c",
+        "qemu:///system", "domstate", "--reason", name, NULL
+    };
+    g_autofree char *out = NULL;
+    g_autofree char *errout = NULL;
+    virConnectPtr conn = NULL;
+    virDomainPtr dom = NULL;
+    char *msg = NULL;
+    int rc;
+    bool ok;
+
+    conn = fph_host_connect(a, &err);
+    dom = conn ? virDomainLookupByName(conn, name) : NULL;
+    ok = dom && virDomainSaveParams(dom, NULL, 0, 0) == 0;
+    if (!ok) {
+        msg = g_strdup(virGetLastErrorMessage());
+    }
+    tap(ok, err, "%s: virDomainSaveParams without %s (a managed save)%s%s", name,
+        VIR_DOMAIN_SAVE_PARAM_FILE, msg ? ": " : "", msg ? msg : "");
+    g_clear_pointer(&msg, g_free);
+    if (dom) {
+        virDomainFree(dom);
+    }
+    if (conn) {
+        virConnectClose(conn);
+    }
+    if (!ok) {
+        return true;
+    }
+
+    rc = fph_host_run(a, domstate, &out, &errout);
+    if (out) {
+        g_strstrip(out);
+    }
+    ok = rc == 0 && out && strstr(out, "shut off (saved)");
+    if (!tap(ok, NULL, "%s: virsh domstate --reason answers within %s s after "
+             "it: %s", name, DOMSTATE_BOUND,
+             rc == 124 ? "no answer, the domain stayed locked" :
+             out && *out ? out : errout ? g_strstrip(errout) : "(nothing)")) {
+        return rc != 124;
+    }
+    ok = fph_guest_start(a, name, &err) && verify_pattern(a, name, seed, &err);
+    CHECK(ok, "%s starts from that managed save; all 256 MiB of the pattern "
+          "verify", name);
+    return true;
+}
+
+/* The save flag's refusals; the guest runs on with its pattern */
+static void
+check_refusals(FphLab *lab, const char *name, const char *seed)
+{
+    FphHost *a = fph_lab_host(lab, "A");
+    g_autoptr(GError) err = NULL;
+    g_autofree char *errout = NULL;
+    g_autofree char *path = g_strdup_printf("%s/e2e-save-refused.img", IMAGE_DIR);
+    virConnectPtr conn = NULL;
+    virDomainPtr dom = NULL;
+    virTypedParameterPtr params = NULL;
+    int nparams = 0;
+    int maxparams = 0;
+    char *msg = NULL;
+    bool running = false;
+    bool ok;
+
+    /* a paused guest cannot hint */
+    ok = fph_virsh(a, NULL, NULL, "suspend", name, NULL) == 0 &&
+         fph_virsh(a, NULL, &errout, "save", name, path, "--free-page-hint",
+                   NULL) != 0 &&
+         errout && strstr(errout, "VIR_DOMAIN_SAVE_FREE_PAGE_HINT") &&
+         strstr(errout, "running");
+    tap(ok, NULL, "%s: virsh save --free-page-hint of the paused guest is "
+        "refused: %s", name, errout ? g_strstrip(errout) : "(no error)");
+    g_clear_pointer(&errout, g_free);
+    ok = fph_virsh(a, NULL, NULL, "resume", name, NULL) == 0;
+    tap(ok, NULL, "%s resumes", name);
+
+    /* the wait needs the flag: virsh, and the driver for API callers */
+    ok = fph_virsh(a, NULL, &errout, "save", name, path,
+                   "--free-page-hint-wait", "1000", NULL) != 0 &&
+         errout && strstr(errout, "--free-page-hint-wait");
+    tap(ok, NULL, "%s: virsh save --free-page-hint-wait without "
+        "--free-page-hint is refused: %s", name,
+        errout ? g_strstrip(errout) : "(no error)");
+    g_clear_pointer(&errout, g_free);
+
+    conn = fph_host_connect(a, &err);
+    dom = conn ? virDomainLookupByName(conn, name) : NULL;
+    if (dom &&
+        virTypedParamsAddString(&params, &nparams, &maxparams,
+                                VIR_DOMAIN_SAVE_PARAM_FILE, path) == 0 &&
+        virTypedParamsAddULLong(&params, &nparams, &maxparams,
+                                VIR_DOMAIN_SAVE_PARAM_FREE_PAGE_HINT_WAIT,
+                                1000) == 0) {
+        ok = virDomainSaveParams(dom, params, nparams, 0) < 0;
+        msg = g_strdup(virGetLastErrorMessage());
+    } else {
+        ok = false;
+    }
+    tap(ok && msg && strstr(msg, VIR_DOMAIN_SAVE_PARAM_FREE_PAGE_HINT_WAIT) &&
+        strstr(msg, "VIR_DOMAIN_SAVE_FREE_PAGE_HINT"), err,
+        "%s: virDomainSaveParams with %s but without the flag is refused: %s",
+        name, VIR_DOMAIN_SAVE_PARAM_FREE_PAGE_HINT_WAIT, msg ? msg : "(no error)");
+    g_clear_pointer(&msg, g_free);
+    virTypedParamsFree(params, nparams);
+    if (dom) {
+        virDomainFree(dom);
+    }
+    if (conn) {
+        virConnectClose(conn);
+    }
+
+    /* QEMU's bound, named */
+    ok = fph_virsh(a, NULL, &errout, "save", name, path, "--free-page-hint",
+                   "--free-page-hint-wait", "60001", NULL) != 0 &&
+         errout && strstr(errout, "free-page-hint-wait") && strstr(errout, "60000");
+    tap(ok, NULL, "%s: virsh save --free-page-hint-wait 60001 fails and names "
+        "the parameter and its range: %s", name,
+        errout ? g_strstrip(errout) : "(no error)");
+
+    ok = fph_domain_listed(a, name, &running, NULL) && running &&
+         verify_pattern(a, name, seed, &err);
+    CHECK(ok, "%s still runs on host A after the refused saves; all 256 MiB "
+          "of the pattern verify", name);
+    g_free(errout);
+    errout = fph_host_path(a, path);
+    unlink(errout);
+}
+
+int
+main(void)
+{
+    /* Not freed at the end of main: the exit handler may still need it. */
+    FphLab *lab = fph_lab_new();
+    g_autoptr(GError) err = NULL;
+    FphHost *a;
+    const char *name = "e2e-save";
+    const char *seed = "1402";
+
+    e2e_begin();
+    if (!e2e_lab_up(lab)) {
+        return 1;
+    }
+    a = fph_lab_host(lab, "A");
+
+    if (CHECK(define_and_start(lab, a, name, true, &err),
+              "%s: defined with freePageHint='on' and started on host A", name) &&
+        CHECK(fill_and_free(a, name, seed, FREED_MIB, &err),
+              "%s fills 256 MiB with pattern seed %s, writes then frees 1 GiB",
+              name, seed)) {
+        check_refusals(lab, name, seed);
+        check_saves(lab, name, seed);
+        if (check_managed_save_params(lab, name, seed)) {
+            check_snapshots(lab, name, seed);
+        } else {
+            bool killed = false;
+
+            /* the domain's lock is lost: only a new daemon can destroy
+             * it (SIGKILL after 60 s if SIGTERM does not end it) */
+            CHECK(fph_lab_restart_daemon(lab, a, &killed, &err),
+                  "host A: libvirtd restarted to end the suite%s",
+                  killed ? " (killed)" : "");
+        }
+    }
+    fph_virsh(a, NULL, NULL, "destroy", name, NULL);
+    fph_virsh(a, NULL, NULL, "undefine", "--managed-save",
+              "--snapshots-metadata", name, NULL);
+
+    return e2e_end(lab);
+}
