@@ -80,6 +80,24 @@ e2e_end(FphLab *lab)
 }
 
 bool
+tap_refused(FphHost *host, const char *const *argv, const char *want,
+            const char *also, const char *fmt, ...)
+{
+    g_autofree char *errout = NULL;
+    g_autofree char *what = NULL;
+    va_list ap;
+    bool ok;
+
+    va_start(ap, fmt);
+    what = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    ok = fph_virshv(host, argv, NULL, &errout) != 0 &&
+         errout && strstr(errout, want) && (!also || strstr(errout, also));
+    return tap(ok, NULL, "%s is refused: %s", what,
+               errout ? g_strstrip(errout) : "(no error)");
+}
+
+bool
 fill_and_free(FphHost *host, const char *name, const char *seed,
               const char *mib_freed, GError **error)
 {
@@ -147,4 +165,128 @@ guest_memfree(FphHost *host, const char *name, GError **error)
         return 0;
     }
     return kib;
+}
+
+/*
+ * Wait until the guest's MemFree falls below limit (KiB): the driver holds
+ * the pages it reported.  *low gets the MemFree seen.
+ */
+bool
+wait_memfree_below(FphHost *host, const char *name, guint64 limit,
+                   int timeout_s, guint64 *low, GError **error)
+{
+    gint64 end = g_get_monotonic_time() + timeout_s * G_USEC_PER_SEC;
+
+    while (g_get_monotonic_time() < end) {
+        *low = guest_memfree(host, name, error);
+        if (*low == 0) {
+            return false;
+        }
+        if (*low < limit) {
+            return true;
+        }
+        g_usleep(G_USEC_PER_SEC / 10);
+    }
+    g_set_error(error, FPH_LAB_ERROR, 0,
+                "MemFree of %s stayed at or above %" G_GUINT64_FORMAT " KiB for "
+                "%d s (last %" G_GUINT64_FORMAT " KiB)", name, limit, timeout_s,
+                *low);
+    return false;
+}
+
+/* Within 10 s MemFree is back to at least 95% of before: the guest got
+ * DONE and gave the pages it held back to its allocator.  It may end
+ * above: while the driver takes every free page for its report, the
+ * guest's kernel reclaims caches (Debian 13's kernel: 627 MiB after, 561
+ * MiB before). */
+void
+check_memfree_back(FphHost *host, const char *name, guint64 before)
+{
+    g_autoptr(GError) err = NULL;
+    gint64 start = g_get_monotonic_time();
+    gint64 end = start + 10 * G_USEC_PER_SEC;
+    guint64 now = 0;
+    bool ok = false;
+
+    do {
+        now = guest_memfree(host, name, &err);
+        ok = now > 0 && now >= before - before / 20;
+        if (ok || now == 0) {
+            break;
+        }
+        g_usleep(G_USEC_PER_SEC / 5);
+    } while (g_get_monotonic_time() < end);
+    tap(ok, err, "%s on host %s: MemFree back to %" G_GUINT64_FORMAT " MiB "
+        "(before the migration %" G_GUINT64_FORMAT " MiB, at least 95%%) after %.1f s",
+        name, host->name, now >> 10, before >> 10,
+        (g_get_monotonic_time() - start) / (double)G_USEC_PER_SEC);
+}
+
+static gpointer
+virsh_job_thread(gpointer opaque)
+{
+    VirshJob *job = opaque;
+
+    job->rc = fph_virshv(job->host, (const char *const *)job->argv, &job->out,
+                         &job->err);
+    g_atomic_int_set(&job->done, 1);
+    return NULL;
+}
+
+VirshJob *
+virsh_job_start(FphHost *host, const char *const *argv)
+{
+    VirshJob *job = g_new0(VirshJob, 1);
+
+    job->host = host;
+    job->argv = g_strdupv((char **)argv);
+    job->thread = g_thread_new("virsh", virsh_job_thread, job);
+    return job;
+}
+
+int
+virsh_job_join(VirshJob *job, const char *name, int timeout_s)
+{
+    gint64 end = g_get_monotonic_time() + timeout_s * G_USEC_PER_SEC;
+
+    while (!g_atomic_int_get(&job->done) && g_get_monotonic_time() < end) {
+        g_usleep(G_USEC_PER_SEC / 5);
+    }
+    if (!g_atomic_int_get(&job->done)) {
+        fph_virsh(job->host, NULL, NULL, "domjobabort", name, NULL);
+    }
+    g_thread_join(job->thread);
+    job->thread = NULL;
+    return g_get_monotonic_time() < end ? job->rc : -1;
+}
+
+void
+virsh_job_free(VirshJob *job)
+{
+    if (job->thread) {
+        g_thread_join(job->thread);
+    }
+    g_strfreev(job->argv);
+    g_free(job->out);
+    g_free(job->err);
+    g_free(job);
+}
+
+bool
+wait_job(FphHost *from, const char *name, GError **error)
+{
+    gint64 end = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
+
+    while (g_get_monotonic_time() < end) {
+        g_autofree char *out = NULL;
+
+        if (fph_virsh(from, &out, NULL, "domjobinfo", name, NULL) == 0 &&
+            out && strstr(out, "Unbounded")) {
+            return true;
+        }
+        g_usleep(G_USEC_PER_SEC / 20);
+    }
+    g_set_error(error, FPH_LAB_ERROR, 0, "no job for %s on host %s "
+                "within 60 s", name, from->name);
+    return false;
 }

@@ -53,6 +53,13 @@ int tap_failures(void);
     })
 
 #define GUEST(...) ((const char *const[]){ "/bin/fph-guest", __VA_ARGS__, NULL })
+#define VIRSH(...) ((const char *const[]){ __VA_ARGS__, NULL })
+
+/* Runs virsh on HOST with ARGV (VIRSH(...)) and prints one TAP line,
+ * "<FMT> is refused: <virsh's error>": ok if virsh failed with an error
+ * that contains WANT and, unless it is NULL, ALSO.  Returns ok. */
+bool tap_refused(FphHost *host, const char *const *argv, const char *want,
+                 const char *also, const char *fmt, ...) G_GNUC_PRINTF(5, 6);
 
 /* Fill the in-use pattern (PATTERN_MIB at PATTERN_FILE), then write and
  * free mib_freed (free pages that hold data, the seed's idle guest). */
@@ -70,3 +77,40 @@ bool verify_on(FphHost *host, const char *name, const char *seed,
 
 /* MemFree of the guest NAME in KiB, or 0 with error set */
 guint64 guest_memfree(FphHost *host, const char *name, GError **error);
+
+/* Wait up to timeout_s until the guest's MemFree falls below limit (KiB):
+ * its balloon driver holds the pages it reported.  *low gets the MemFree
+ * seen last. */
+bool wait_memfree_below(FphHost *host, const char *name, guint64 limit,
+                        int timeout_s, guint64 *low, GError **error);
+
+/* A TAP line: within 10 s the guest's MemFree is back to at least 95% of
+ * before (KiB), the pages it reported given back to its allocator. */
+void check_memfree_back(FphHost *host, const char *name, guint64 before);
+
+#define BALLOON_DRIVER "/sys/bus/virtio/drivers/virtio_balloon"
+#define BUSYBOX(...) ((const char *const[]){ "/bin/busybox", __VA_ARGS__, NULL })
+
+/* virsh with ARGV on a host, in a thread of its own (a migration or a
+ * save that the test faults while it runs) */
+typedef struct {
+    FphHost *host;
+    GStrv argv;
+    GThread *thread;
+    gint done;
+    int rc;
+    char *out;
+    char *err;
+} VirshJob;
+
+/* Wait up to 60 s until FROM has a job (a migration, a save) for NAME */
+bool wait_job(FphHost *from, const char *name, GError **error);
+
+VirshJob *virsh_job_start(FphHost *host, const char *const *argv);
+
+/* Wait up to timeout_s for the job to end; its exit status, or -1 if it
+ * did not end (then the domain NAME's job is aborted and waited for). */
+int virsh_job_join(VirshJob *job, const char *name, int timeout_s);
+
+void virsh_job_free(VirshJob *job);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VirshJob, virsh_job_free)

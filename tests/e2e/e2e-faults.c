@@ -50,83 +50,27 @@
 #define SLOW_MIB_S "4"
 #define FAST_MIB_S "100000"
 
-/* A `virsh migrate` that runs in a thread of its own */
-typedef struct {
-    FphHost *from;
-    GStrv argv;
-    GThread *thread;
-    gint done;
-    int rc;
-    char *out;
-    char *err;
-} MigrateJob;
-
-static gpointer
-migrate_thread(gpointer opaque)
-{
-    MigrateJob *job = opaque;
-
-    job->rc = fph_virshv(job->from, (const char *const *)job->argv, &job->out,
-                         &job->err);
-    g_atomic_int_set(&job->done, 1);
-    return NULL;
-}
-
 /* virsh migrate --live [--p2p] --free-page-hint ... NAME TO on FROM:
  * started */
-static MigrateJob *
+static VirshJob *
 migrate_start_mode(FphHost *from, FphHost *to, const char *name,
                    const char *wait_ms, bool p2p)
 {
-    MigrateJob *job = g_new0(MigrateJob, 1);
     const char *argv[] = {
         "migrate", "--live", "--free-page-hint", "--free-page-hint-wait",
         wait_ms, "--bandwidth", SLOW_MIB_S, name, to->remote_uri, to->migrate_uri,
         p2p ? "--p2p" : NULL, NULL
     };
 
-    job->from = from;
-    job->argv = g_strdupv((char **)argv);
-    job->thread = g_thread_new("migrate", migrate_thread, job);
-    return job;
+    return virsh_job_start(from, argv);
 }
 
-static MigrateJob *
+static VirshJob *
 migrate_start(FphHost *from, FphHost *to, const char *name, const char *wait_ms)
 {
     return migrate_start_mode(from, to, name, wait_ms, false);
 }
 
-/* Wait up to timeout_s for the job to end; its exit status, or -1 (and
- * the job aborted) if it did not end. */
-static int
-migrate_join(MigrateJob *job, const char *name, int timeout_s)
-{
-    gint64 end = g_get_monotonic_time() + timeout_s * G_USEC_PER_SEC;
-
-    while (!g_atomic_int_get(&job->done) && g_get_monotonic_time() < end) {
-        g_usleep(G_USEC_PER_SEC / 5);
-    }
-    if (!g_atomic_int_get(&job->done)) {
-        fph_virsh(job->from, NULL, NULL, "domjobabort", name, NULL);
-    }
-    g_thread_join(job->thread);
-    job->thread = NULL;
-    return g_get_monotonic_time() < end ? job->rc : -1;
-}
-
-static void
-migrate_job_free(MigrateJob *job)
-{
-    if (job->thread) {
-        g_thread_join(job->thread);
-    }
-    g_strfreev(job->argv);
-    g_free(job->out);
-    g_free(job->err);
-    g_free(job);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(MigrateJob, migrate_job_free)
 
 /* Boot NAME on HOST with freePageHint='on', fill the pattern, write then
  * free memory; *memfree is the guest's MemFree (KiB) after that. */
@@ -142,61 +86,6 @@ prepare(FphLab *lab, FphHost *host, const char *name, const char *seed,
                  "%s boots on host %s (1 GiB, freePageHint='on'), fills 256 MiB "
                  "with a pattern, writes then frees 512 MiB: MemFree %"
                  G_GUINT64_FORMAT " MiB", name, host->name, *memfree >> 10);
-}
-
-/*
- * Wait until the guest's MemFree falls below limit (KiB): the driver holds
- * the pages it reported.  *low gets the MemFree seen.
- */
-static bool
-wait_memfree_below(FphHost *host, const char *name, guint64 limit,
-                   int timeout_s, guint64 *low, GError **error)
-{
-    gint64 end = g_get_monotonic_time() + timeout_s * G_USEC_PER_SEC;
-
-    while (g_get_monotonic_time() < end) {
-        *low = guest_memfree(host, name, error);
-        if (*low == 0) {
-            return false;
-        }
-        if (*low < limit) {
-            return true;
-        }
-        g_usleep(G_USEC_PER_SEC / 10);
-    }
-    g_set_error(error, FPH_LAB_ERROR, 0,
-                "MemFree of %s stayed at or above %" G_GUINT64_FORMAT " KiB for "
-                "%d s (last %" G_GUINT64_FORMAT " KiB)", name, limit, timeout_s,
-                *low);
-    return false;
-}
-
-/* Within 10 s MemFree is back to at least 95% of before: the guest got
- * DONE and gave the pages it held back to its allocator.  It may end
- * above: while the driver takes every free page for its report, the
- * guest's kernel reclaims caches (Debian 13's kernel: 627 MiB after, 561
- * MiB before). */
-static void
-check_memfree_back(FphHost *host, const char *name, guint64 before)
-{
-    g_autoptr(GError) err = NULL;
-    gint64 start = g_get_monotonic_time();
-    gint64 end = start + 10 * G_USEC_PER_SEC;
-    guint64 now = 0;
-    bool ok = false;
-
-    do {
-        now = guest_memfree(host, name, &err);
-        ok = now > 0 && now >= before - before / 20;
-        if (ok || now == 0) {
-            break;
-        }
-        g_usleep(G_USEC_PER_SEC / 5);
-    } while (g_get_monotonic_time() < end);
-    tap(ok, err, "%s on host %s: MemFree back to %" G_GUINT64_FORMAT " MiB "
-        "(before the migration %" G_GUINT64_FORMAT " MiB, at least 95%%) after %.1f s",
-        name, host->name, now >> 10, before >> 10,
-        (g_get_monotonic_time() - start) / (double)G_USEC_PER_SEC);
 }
 
 /* The hint phase runs: the guest holds the pages it reported (MemFree
@@ -279,7 +168,7 @@ case_failed_migration(FphLab *lab, const char *name, const char *seed,
 {
     FphHost *a = fph_lab_host(lab, "A");
     FphHost *b = fph_lab_host(lab, "B");
-    g_autoptr(MigrateJob) job = NULL;
+    g_autoptr(VirshJob) job = NULL;
     guint64 before = 0;
     int rc;
 
@@ -290,7 +179,7 @@ case_failed_migration(FphLab *lab, const char *name, const char *seed,
     if (check_hint_phase(a, name, before)) {
         fault(a, b, name);
     }
-    rc = migrate_join(job, name, 300);
+    rc = virsh_job_join(job, name, 300);
     tap(rc > 0 && job->err && strstr(job->err, want), NULL,
         "%s: virsh migrate fails: %s", name,
         job->err ? g_strstrip(job->err) : "(no error)");
@@ -348,7 +237,7 @@ case_link_down(FphLab *lab, const char *seed)
     const char *name = "fault-link";
     FphHost *a = fph_lab_host(lab, "A");
     FphHost *b = fph_lab_host(lab, "B");
-    g_autoptr(MigrateJob) job = NULL;
+    g_autoptr(VirshJob) job = NULL;
     g_autoptr(GError) err = NULL;
     guint64 before = 0;
     int rc;
@@ -361,7 +250,7 @@ case_link_down(FphLab *lab, const char *seed)
         CHECK(fph_host_link(a, false, &err),
               "%s: A's end of the link goes down in the hint phase", name);
     }
-    rc = migrate_join(job, name, 300);
+    rc = virsh_job_join(job, name, 300);
     tap(rc > 0 && job->err && strstr(job->err, "error:"), NULL,
         "%s: virsh migrate --p2p fails: %s", name,
         job->err ? g_strstrip(job->err) : "(no error)");
@@ -377,9 +266,6 @@ case_link_down(FphLab *lab, const char *seed)
     fph_virsh(b, NULL, NULL, "destroy", name, NULL);
     fph_virsh(a, NULL, NULL, "destroy", name, NULL);
 }
-
-#define BALLOON_DRIVER "/sys/bus/virtio/drivers/virtio_balloon"
-#define BUSYBOX(...) ((const char *const[]){ "/bin/busybox", __VA_ARGS__, NULL })
 
 /* Case 3: no balloon driver in the guest, the flag given */
 static void
@@ -444,26 +330,6 @@ case_no_driver(FphLab *lab, const char *seed)
     fph_virsh(b, NULL, NULL, "destroy", name, NULL);
 }
 
-/* Wait until FROM has a migration job for NAME */
-static bool
-wait_job(FphHost *from, const char *name, GError **error)
-{
-    gint64 end = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
-
-    while (g_get_monotonic_time() < end) {
-        g_autofree char *out = NULL;
-
-        if (fph_virsh(from, &out, NULL, "domjobinfo", name, NULL) == 0 &&
-            out && strstr(out, "Unbounded")) {
-            return true;
-        }
-        g_usleep(G_USEC_PER_SEC / 20);
-    }
-    g_set_error(error, FPH_LAB_ERROR, 0, "no migration job for %s on host %s "
-                "within 60 s", name, from->name);
-    return false;
-}
-
 /*
  * A migration FROM -> TO during which the guest is suspended: early, as
  * soon as the job exists (the guest cannot finish its report; the wait
@@ -473,7 +339,7 @@ static bool
 pause_migration(FphHost *from, FphHost *to, const char *name,
                 const char *seed, guint64 before, bool early)
 {
-    g_autoptr(MigrateJob) job = NULL;
+    g_autoptr(VirshJob) job = NULL;
     g_autoptr(GError) err = NULL;
     g_autofree char *state = NULL;
     guint64 low = 0;
@@ -500,7 +366,7 @@ pause_migration(FphHost *from, FphHost *to, const char *name,
             early ? "before the guest can finish its report" : "while it hints",
             FAST_MIB_S);
     }
-    rc = migrate_join(job, name, 300);
+    rc = virsh_job_join(job, name, 300);
     if (!tap(rc == 0 && listed(to, name) && !listed(from, name), NULL,
              "%s: the migration completes, the guest is on %s only: %s", name,
              to->name, job->err && *job->err ? g_strstrip(job->err) : "no error")) {
@@ -545,7 +411,7 @@ case_pressure(FphLab *lab, const char *seed)
     const char *name = "fault-pressure";
     FphHost *a = fph_lab_host(lab, "A");
     FphHost *b = fph_lab_host(lab, "B");
-    g_autoptr(MigrateJob) job = NULL;
+    g_autoptr(VirshJob) job = NULL;
     g_autoptr(GError) err = NULL;
     g_autofree char *mib = NULL;
     g_autofree char *out = NULL;
@@ -567,7 +433,7 @@ case_pressure(FphLab *lab, const char *seed)
               "phase", name, mib);
         fph_virsh(a, NULL, NULL, "migrate-setspeed", name, FAST_MIB_S, NULL);
     }
-    rc = migrate_join(job, name, 600);
+    rc = virsh_job_join(job, name, 600);
     if (!tap(rc == 0 && runs_only_on(b, a, name), NULL,
              "%s: the migration completes, the guest runs on B only: %s", name,
              job->err && *job->err ? g_strstrip(job->err) : "no error")) {
@@ -590,7 +456,7 @@ case_restart_source(FphLab *lab, const char *seed)
     const char *name = "fault-restart";
     FphHost *a = fph_lab_host(lab, "A");
     FphHost *b = fph_lab_host(lab, "B");
-    g_autoptr(MigrateJob) job = NULL;
+    g_autoptr(VirshJob) job = NULL;
     g_autoptr(GError) err = NULL;
     bool on_a;
     guint64 before = 0;
@@ -605,12 +471,12 @@ case_restart_source(FphLab *lab, const char *seed)
         !CHECK(fph_lab_restart_daemon(lab, a, &killed, &err),
                "%s: libvirtd of host A restarted in the hint phase%s", name,
                killed ? " (it ignored SIGTERM for 60 s: killed)" : "")) {
-        migrate_join(job, name, 300);
+        virsh_job_join(job, name, 300);
         fph_virsh(a, NULL, NULL, "destroy", name, NULL);
         fph_virsh(b, NULL, NULL, "destroy", name, NULL);
         return;
     }
-    migrate_join(job, name, 300);
+    virsh_job_join(job, name, 300);
     /* The migration was in the hint phase, long before the switchover: the
      * client's connection to A is gone, so virsh fails and cancels on B;
      * A's restarted libvirtd finds the outgoing job in progress and cancels
