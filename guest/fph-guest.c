@@ -29,12 +29,20 @@
  *                                   the throughput.  Every 100 ms FILE gets
  *                                   "t=SECONDS work=UNITS ..." (monotonic
  *                                   clock); FILE.pid holds the PID
+ *   hog DELAY SECONDS               return at once; after DELAY seconds a
+ *                                   child takes the CPU for SECONDS at the
+ *                                   highest real-time priority, without
+ *                                   the kernel's real-time throttling: on
+ *                                   a guest with one vCPU nothing else
+ *                                   runs then (not the balloon driver's
+ *                                   work, not the guest agent)
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
 #define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -509,6 +517,79 @@ cmd_workload(const char *path, uint64_t ws_mib, uint64_t dirty_rate,
     return 0;
 }
 
+#define RT_RUNTIME "/proc/sys/kernel/sched_rt_runtime_us"
+
+/* Write VALUE to the sysctl file PATH */
+static bool
+write_sysctl(const char *path, const char *value)
+{
+    int fd = open(path, O_WRONLY);
+    ssize_t len = (ssize_t)strlen(value);
+    bool ok = fd >= 0 && write(fd, value, len) == len;
+
+    if (!ok) {
+        fprintf(stderr, "fph-guest: cannot write %s to %s: %s\n", value, path,
+                strerror(errno));
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    return ok;
+}
+
+static int
+cmd_hog(uint64_t delay, uint64_t seconds)
+{
+    struct sched_param param = { .sched_priority = sched_get_priority_max(SCHED_FIFO) };
+    char old[32] = "";
+    FILE *f = fopen(RT_RUNTIME, "r");
+    pid_t pid;
+    double end;
+
+    if (!f || !fgets(old, sizeof(old), f)) {
+        fprintf(stderr, "fph-guest: cannot read %s\n", RT_RUNTIME);
+        if (f) {
+            fclose(f);
+        }
+        return 1;
+    }
+    fclose(f);
+    old[strcspn(old, "\n")] = '\0';
+    pid = fork();
+    if (pid < 0) {
+        perror("fph-guest: fork");
+        return 1;
+    }
+    if (pid > 0) {
+        printf("pid=%d delay=%" PRIu64 " seconds=%" PRIu64 "\n", (int)pid,
+               delay, seconds);
+        return 0;
+    }
+
+    /* the guest agent waits for the output pipes to close */
+    setsid();
+    if (!freopen("/dev/null", "r", stdin) || !freopen("/dev/null", "w", stdout) ||
+        !freopen("/dev/null", "w", stderr)) {
+        _exit(1);
+    }
+    sleep((unsigned int)delay);
+    if (!write_sysctl(RT_RUNTIME, "-1")) {
+        _exit(1);
+    }
+    if (sched_setscheduler(0, SCHED_FIFO, &param) < 0) {
+        write_sysctl(RT_RUNTIME, old);
+        _exit(1);
+    }
+    end = now() + (double)seconds;
+    while (now() < end) {
+        /* spin */
+    }
+    param.sched_priority = 0;
+    sched_setscheduler(0, SCHED_OTHER, &param);
+    write_sysctl(RT_RUNTIME, old);
+    _exit(0);
+}
+
 static int
 usage(void)
 {
@@ -521,7 +602,8 @@ usage(void)
             "       fph-guest dirty MIB RATE_MIB_S SECONDS\n"
             "       fph-guest alloc-verify RESERVE_MIB\n"
             "       fph-guest alloc MIB\n"
-            "       fph-guest workload FILE WS_MIB DIRTY_MIB_S CHURN_MIB_S\n");
+            "       fph-guest workload FILE WS_MIB DIRTY_MIB_S CHURN_MIB_S\n"
+            "       fph-guest hog DELAY SECONDS\n");
     return 64;
 }
 
@@ -588,6 +670,12 @@ main(int argc, char **argv)
             return 64;
         }
         return cmd_workload(argv[2], a, b, d);
+    }
+    if (strcmp(cmd, "hog") == 0 && argc == 4) {
+        if (!parse_u64(argv[2], "DELAY", &a) || !parse_u64(argv[3], "SECONDS", &b)) {
+            return 64;
+        }
+        return cmd_hog(a, b);
     }
     return usage();
 }

@@ -26,6 +26,12 @@
  * snapshot), the wait without the flag (virsh and the API), a wait above
  * QEMU's bound, the snapshot flag with --live.
  *
+ * Faults, each ending with the guest running with its pattern (and, where
+ * it had hinted, all its free memory allocated and verified): no balloon
+ * driver in the guest (the save completes without waiting, 0 hinted);
+ * virsh domjobabort in the hint wait; the image's file system full; the
+ * restore of a truncated image (fails, starts nothing).
+ *
  * Output is TAP.  The lab is torn down at the end, also on failure (the
  * logs of both hosts are kept then).
  *
@@ -69,12 +75,13 @@ image_size(FphHost *host, const char *path, guint64 *apparent,
     return true;
 }
 
-/* Define NAME on HOST from the lab's guest XML and start it */
+/* Define NAME (MIB of memory) on HOST from the lab's guest XML and start
+ * it */
 static bool
-define_and_start(FphLab *lab, FphHost *host, const char *name, bool hinted,
-                 GError **error)
+define_and_start(FphLab *lab, FphHost *host, const char *name,
+                 unsigned int mib, bool hinted, GError **error)
 {
-    g_autofree char *xml = fph_guest_xml(lab, name, GUEST_MIB, hinted);
+    g_autofree char *xml = fph_guest_xml(lab, name, mib, hinted);
     g_autofree char *path = NULL;
     g_autofree char *errout = NULL;
 
@@ -280,7 +287,6 @@ check_snapshots(FphLab *lab, const char *name, const char *seed)
     const char *const snaps[] = { "plain", "hinted" };
     guint64 size[2] = { 0, 0 };
     guint64 allocated = 0;
-    g_autofree char *errout = NULL;
     bool running = false;
     bool ok;
     size_t i;
@@ -314,22 +320,18 @@ check_snapshots(FphLab *lab, const char *name, const char *seed)
         MIN_SAVED_BYTES >> 20, size[1] >> 20, size[0] >> 20);
 
     /* refused by virsh, and by the driver for a paused guest */
-    ok = fph_virsh(a, NULL, &errout, "snapshot-create-as", name, "refused",
-                   "--memspec", "file=" IMAGE_DIR "/e2e-snap-refused.mem,"
-                   "snapshot=external", "--live", "--free-page-hint", NULL) != 0 &&
-         errout && strstr(errout, "--free-page-hint") && strstr(errout, "--live");
-    tap(ok, NULL, "%s: snapshot-create-as --live --free-page-hint is refused: %s",
-        name, errout ? g_strstrip(errout) : "(no error)");
-    g_clear_pointer(&errout, g_free);
-    ok = fph_virsh(a, NULL, NULL, "suspend", name, NULL) == 0 &&
-         fph_virsh(a, NULL, &errout, "snapshot-create-as", name, "refused",
-                   "--memspec", "file=" IMAGE_DIR "/e2e-snap-refused.mem,"
-                   "snapshot=external", "--free-page-hint", NULL) != 0 &&
-         errout && strstr(errout, "VIR_DOMAIN_SNAPSHOT_CREATE_FREE_PAGE_HINT") &&
-         strstr(errout, "running");
-    tap(ok, NULL, "%s: snapshot-create-as --free-page-hint of the paused guest "
-        "is refused: %s", name, errout ? g_strstrip(errout) : "(no error)");
-    g_clear_pointer(&errout, g_free);
+    tap_refused(a, VIRSH("snapshot-create-as", name, "refused", "--memspec",
+                         "file=" IMAGE_DIR "/e2e-snap-refused.mem,snapshot=external",
+                         "--live", "--free-page-hint"),
+                "--free-page-hint", "--live",
+                "%s: snapshot-create-as --live --free-page-hint", name);
+    CHECK(fph_virsh(a, NULL, NULL, "suspend", name, NULL) == 0,
+          "%s is paused", name);
+    tap_refused(a, VIRSH("snapshot-create-as", name, "refused", "--memspec",
+                         "file=" IMAGE_DIR "/e2e-snap-refused.mem,snapshot=external",
+                         "--free-page-hint"),
+                "VIR_DOMAIN_SNAPSHOT_CREATE_FREE_PAGE_HINT", "running",
+                "%s: snapshot-create-as --free-page-hint of the paused guest", name);
     ok = fph_virsh(a, NULL, NULL, "resume", name, NULL) == 0;
     tap(ok, NULL, "%s resumes", name);
 
@@ -420,8 +422,8 @@ check_refusals(FphLab *lab, const char *name, const char *seed)
 {
     FphHost *a = fph_lab_host(lab, "A");
     g_autoptr(GError) err = NULL;
-    g_autofree char *errout = NULL;
     g_autofree char *path = g_strdup_printf("%s/e2e-save-refused.img", IMAGE_DIR);
+    g_autofree char *real = NULL;
     virConnectPtr conn = NULL;
     virDomainPtr dom = NULL;
     virTypedParameterPtr params = NULL;
@@ -432,25 +434,19 @@ check_refusals(FphLab *lab, const char *name, const char *seed)
     bool ok;
 
     /* a paused guest cannot hint */
-    ok = fph_virsh(a, NULL, NULL, "suspend", name, NULL) == 0 &&
-         fph_virsh(a, NULL, &errout, "save", name, path, "--free-page-hint",
-                   NULL) != 0 &&
-         errout && strstr(errout, "VIR_DOMAIN_SAVE_FREE_PAGE_HINT") &&
-         strstr(errout, "running");
-    tap(ok, NULL, "%s: virsh save --free-page-hint of the paused guest is "
-        "refused: %s", name, errout ? g_strstrip(errout) : "(no error)");
-    g_clear_pointer(&errout, g_free);
+    CHECK(fph_virsh(a, NULL, NULL, "suspend", name, NULL) == 0,
+          "%s is paused", name);
+    tap_refused(a, VIRSH("save", name, path, "--free-page-hint"),
+                "VIR_DOMAIN_SAVE_FREE_PAGE_HINT", "running",
+                "%s: virsh save --free-page-hint of the paused guest", name);
     ok = fph_virsh(a, NULL, NULL, "resume", name, NULL) == 0;
     tap(ok, NULL, "%s resumes", name);
 
     /* the wait needs the flag: virsh, and the driver for API callers */
-    ok = fph_virsh(a, NULL, &errout, "save", name, path,
-                   "--free-page-hint-wait", "1000", NULL) != 0 &&
-         errout && strstr(errout, "--free-page-hint-wait");
-    tap(ok, NULL, "%s: virsh save --free-page-hint-wait without "
-        "--free-page-hint is refused: %s", name,
-        errout ? g_strstrip(errout) : "(no error)");
-    g_clear_pointer(&errout, g_free);
+    tap_refused(a, VIRSH("save", name, path, "--free-page-hint-wait", "1000"),
+                "--free-page-hint-wait", NULL,
+                "%s: virsh save --free-page-hint-wait without --free-page-hint",
+                name);
 
     conn = fph_host_connect(a, &err);
     dom = conn ? virDomainLookupByName(conn, name) : NULL;
@@ -479,20 +475,285 @@ check_refusals(FphLab *lab, const char *name, const char *seed)
     }
 
     /* QEMU's bound, named */
-    ok = fph_virsh(a, NULL, &errout, "save", name, path, "--free-page-hint",
-                   "--free-page-hint-wait", "60001", NULL) != 0 &&
-         errout && strstr(errout, "free-page-hint-wait") && strstr(errout, "60000");
-    tap(ok, NULL, "%s: virsh save --free-page-hint-wait 60001 fails and names "
-        "the parameter and its range: %s", name,
-        errout ? g_strstrip(errout) : "(no error)");
+    tap_refused(a, VIRSH("save", name, path, "--free-page-hint",
+                         "--free-page-hint-wait", "60001"),
+                "free-page-hint-wait", "60000",
+                "%s: virsh save --free-page-hint-wait 60001 (the error names "
+                "the parameter and its range)", name);
 
     ok = fph_domain_listed(a, name, &running, NULL) && running &&
          verify_pattern(a, name, seed, &err);
     CHECK(ok, "%s still runs on host A after the refused saves; all 256 MiB "
           "of the pattern verify", name);
-    g_free(errout);
-    errout = fph_host_path(a, path);
-    unlink(errout);
+    real = fph_host_path(a, path);
+    unlink(real);
+}
+
+/* virsh save NAME PATH EXTRA... on HOST; *errout gets virsh's error */
+static int
+save_to(FphHost *host, const char *name, const char *path,
+        const char *const *extra, char **errout)
+{
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    size_t i;
+
+    g_ptr_array_add(argv, (char *) "save");
+    g_ptr_array_add(argv, (char *) name);
+    g_ptr_array_add(argv, (char *) path);
+    for (i = 0; extra && extra[i]; i++) {
+        g_ptr_array_add(argv, (char *) extra[i]);
+    }
+    g_ptr_array_add(argv, NULL);
+    return fph_virshv(host, (const char *const *) argv->pdata, NULL, errout);
+}
+
+/* NAME runs on HOST (a TAP line) and its pattern verifies (another) */
+static bool
+runs_intact(FphHost *host, const char *name, const char *seed, const char *after)
+{
+    g_autoptr(GError) err = NULL;
+    bool running = false;
+
+    if (!tap(fph_domain_listed(host, name, &running, NULL) && running, NULL,
+             "%s runs on host %s after %s", name, host->name, after)) {
+        return false;
+    }
+    return CHECK(verify_pattern(host, name, seed, &err),
+                 "%s: all 256 MiB of the pattern verify after %s", name, after);
+}
+
+/*
+ * No image that restore accepts is at PATH in HOST: the file is gone, or
+ * it does not start with the magic of a complete save image.  libvirt
+ * writes its header with "LibvirtQemudPart" first and puts
+ * "LibvirtQemudSave" in its place once the save has completed; restore
+ * refuses the first ("save image is incomplete").  The guest still runs
+ * (a restore would be refused only for that), so the magic is read.
+ */
+#define SAVE_MAGIC "LibvirtQemudSave"
+static void
+check_no_image(FphHost *host, const char *name, const char *path)
+{
+    const char *const exists[] = { "/usr/bin/test", "-e", path, NULL };
+    const char *const head[] = { "/usr/bin/head", "-c", "16", path, NULL };
+    const char *const rm[] = { "/usr/bin/rm", "-f", path, NULL };
+    g_autofree char *magic = NULL;
+    g_autofree char *shown = NULL;
+    bool ok;
+
+    if (fph_host_run(host, exists, NULL, NULL) != 0) {
+        tap(true, NULL, "%s: no image is left at %s", name, path);
+        return;
+    }
+    ok = fph_host_run(host, head, &magic, NULL) == 0 && magic &&
+         !g_str_has_prefix(magic, SAVE_MAGIC);
+    shown = magic ? g_strescape(magic, NULL) : g_strdup("(unreadable)");
+    tap(ok, NULL, "%s: what is left at %s is not a complete image (it starts "
+        "with '%s', not '" SAVE_MAGIC "')", name, path, shown);
+    fph_host_run(host, rm, NULL, NULL);
+}
+
+/*
+ * Fault: no balloon driver in the guest.  The save with the flag and a
+ * wait of 20 s completes, hints nothing, and does not wait for a driver
+ * that is not there: the completed job's setup time (which holds the
+ * wait) stays below the bound.  The driver is loaded again after the
+ * restore.
+ */
+static void
+fault_no_driver(FphHost *a, const char *name, const char *seed)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GHashTable) info = NULL;
+    g_autofree char *path = g_strdup_printf("%s/e2e-save-nodriver.img", IMAGE_DIR);
+    g_autofree char *errout = NULL;
+    g_autofree char *real = NULL;
+    const char *const hint[] = {
+        "--free-page-hint", "--free-page-hint-wait", "20000", NULL
+    };
+    guint64 setup_ms = 0;
+    guint64 pages = 0;
+    bool ok;
+
+    if (!CHECK(fph_guest_run(a, name, BUSYBOX("rmmod", "virtio_balloon"), 0, 60,
+                             NULL, &err) &&
+               fph_guest_run(a, name, BUSYBOX("test", "!", "-e", BALLOON_DRIVER),
+                             0, 60, NULL, &err),
+               "%s: rmmod virtio_balloon in the guest: no balloon driver", name)) {
+        return;
+    }
+    ok = save_to(a, name, path, hint, &errout) == 0;
+    if (!tap(ok, NULL, "%s: virsh save --free-page-hint --free-page-hint-wait "
+             "20000 without a balloon driver completes%s%s", name,
+             errout && *errout ? ": " : "", errout ? g_strstrip(errout) : "")) {
+        return;
+    }
+    info = fph_jobinfo_completed(a, name, &err);
+    ok = info && fph_jobinfo_u64(info, "setup_time", &setup_ms) &&
+         setup_ms < 20000;
+    if (ok) {
+        /* absent or 0: nothing was hinted */
+        fph_jobinfo_u64(info, "memory_free_page_hint_pages", &pages);
+        ok = pages == 0;
+    }
+    tap(ok, err, "%s: 0 pages hinted, and the save did not wait for the "
+        "driver (setup %" G_GUINT64_FORMAT " ms < 20000 ms)", name, setup_ms);
+    g_clear_error(&err);
+    ok = fph_virsh(a, NULL, NULL, "restore", path, NULL) == 0 &&
+         fph_guest_wait_agent_on(a, name, 300, &err) &&
+         fph_guest_run(a, name, BUSYBOX("insmod",
+                                        "/lib/modules/fph/virtio_balloon.ko"),
+                       0, 60, NULL, &err);
+    CHECK(ok, "%s: restored; the balloon driver loaded again", name);
+    real = fph_host_path(a, path);
+    unlink(real);
+    runs_intact(a, name, seed, "the save without a driver");
+}
+
+/*
+ * Fault: virsh domjobabort in the hint wait.  The guest (one vCPU) is
+ * made unable to answer: `fph-guest hog 1 HOG_S` gives its CPU to one
+ * real-time task from a second on, so the balloon driver cannot run and
+ * the save waits (up to 30 s) for hints that do not come.  The save is
+ * started HOG_LEAD_S seconds after the hog was (three seconds of margin
+ * for the guest's one-second sleep), and aborted once libvirt shows its
+ * job and the guest still runs: QEMU stops the guest at the end of the
+ * wait, so a running guest means the wait is not over.  HOG_S leaves
+ * more than ten seconds of margin for all that.  The save fails with
+ * libvirt's cancel error, the guest runs on with its free memory and its
+ * pattern, and no image is left that restore accepts.
+ */
+#define HOG_S "25"
+#define HOG_LEAD_S 4
+static void
+fault_abort_in_wait(FphHost *a, const char *name, const char *seed)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(VirshJob) job = NULL;
+    g_autofree char *path = g_strdup_printf("%s/e2e-save-abort.img", IMAGE_DIR);
+    g_autofree char *state = NULL;
+    g_autofree char *jobinfo = NULL;
+    const char *const argv[] = {
+        "save", name, path, "--free-page-hint", "--free-page-hint-wait",
+        "30000", NULL
+    };
+    guint64 before = 0;
+    bool in_wait = false;
+    int rc;
+
+    if (!CHECK((before = guest_memfree(a, name, &err)) > 0 &&
+               fph_guest_run(a, name, GUEST("hog", "1", HOG_S), 0, 60, NULL,
+                             &err),
+               "%s: MemFree %" G_GUINT64_FORMAT " MiB; fph-guest hog 1 " HOG_S
+               " started in the guest", name, before >> 10)) {
+        return;
+    }
+    g_usleep(HOG_LEAD_S * G_USEC_PER_SEC);
+    job = virsh_job_start(a, argv);
+    if (wait_job(a, name, &err)) {
+        g_usleep(G_USEC_PER_SEC);
+        fph_virsh(a, &state, NULL, "domstate", name, NULL);
+        fph_virsh(a, &jobinfo, NULL, "domjobinfo", name, NULL);
+        in_wait = state && g_str_has_prefix(g_strstrip(state), "running") &&
+                  jobinfo && strstr(jobinfo, "Unbounded");
+    }
+    tap(in_wait, err, "%s: the save waits for hints, the guest still runs (%s)",
+        name, state ? state : "no state");
+    tap(fph_virsh(a, NULL, NULL, "domjobabort", name, NULL) == 0, NULL,
+        "%s: virsh domjobabort in the hint wait", name);
+    rc = virsh_job_join(job, name, 300);
+    tap(rc > 0 && job->err && strstr(job->err, "cancel"), NULL,
+        "%s: virsh save fails: %s", name,
+        job->err ? g_strstrip(job->err) : "(no error)");
+    /* the hog ends HOG_S seconds after it started; the agent answers then */
+    CHECK(fph_guest_wait_agent_on(a, name, 120, &err),
+          "%s: the guest agent answers again", name);
+    check_memfree_back(a, name, before);
+    check_no_image(a, name, path);
+    if (runs_intact(a, name, seed, "the aborted save")) {
+        verify_on(a, name, seed, 1024);
+    }
+}
+
+/*
+ * Fault: the file system of the image fills up.  A 256 MiB tmpfs in host
+ * A holds less than the hinted image (the 256 MiB pattern and the guest's
+ * kernel): the save fails with the write's error, the guest runs on, and
+ * what is left is not an image that restore accepts.
+ */
+static void
+fault_enospc(FphHost *a, const char *name, const char *seed)
+{
+    const char *dir = IMAGE_DIR "/full";
+    const char *const mkdir_argv[] = { "/usr/bin/mkdir", "-p", dir, NULL };
+    const char *const mount_argv[] = {
+        "/usr/bin/mount", "-t", "tmpfs", "-o", "size=256m", "e2e-full", dir, NULL
+    };
+    const char *const umount_argv[] = { "/usr/bin/umount", dir, NULL };
+    const char *const hint[] = {
+        "--free-page-hint", "--free-page-hint-wait", HINT_WAIT, NULL
+    };
+    g_autofree char *path = g_strdup_printf("%s/e2e-save.img", dir);
+    g_autofree char *errout = NULL;
+    g_autofree char *mount_err = NULL;
+    bool ok;
+
+    if (!tap(fph_host_run(a, mkdir_argv, NULL, NULL) == 0 &&
+             fph_host_run(a, mount_argv, NULL, &mount_err) == 0, NULL,
+             "host A: a 256 MiB tmpfs at %s%s%s", dir, mount_err ? ": " : "",
+             mount_err ? g_strstrip(mount_err) : "")) {
+        return;
+    }
+    ok = save_to(a, name, path, hint, &errout) != 0 && errout &&
+         strstr(errout, "No space left on device");
+    tap(ok, NULL, "%s: virsh save --free-page-hint to the full file system "
+        "fails: %s", name, errout ? g_strstrip(errout) : "(no error)");
+    check_no_image(a, name, path);
+    fph_host_run(a, umount_argv, NULL, NULL);
+    if (runs_intact(a, name, seed, "the failed save")) {
+        verify_on(a, name, seed, 1024);
+    }
+}
+
+/* Fault: the restore of a truncated image fails and starts nothing */
+static void
+fault_truncated(FphHost *a, const char *name, const char *seed)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *path = g_strdup_printf("%s/e2e-save-good.img", IMAGE_DIR);
+    g_autofree char *cut = g_strdup_printf("%s/e2e-save-cut.img", IMAGE_DIR);
+    g_autofree char *real = fph_host_path(a, path);
+    g_autofree char *real_cut = fph_host_path(a, cut);
+    g_autofree char *errout = NULL;
+    g_autofree char *data = NULL;
+    const char *const hint[] = {
+        "--free-page-hint", "--free-page-hint-wait", HINT_WAIT, NULL
+    };
+    bool running = true;
+    gsize len = 0;
+    bool ok;
+
+    ok = save_to(a, name, path, hint, &errout) == 0 &&
+         g_file_get_contents(real, &data, &len, &err) &&
+         g_file_set_contents(real_cut, data, len / 2, &err);
+    if (!CHECK(ok, "%s: saved with --free-page-hint; a copy cut to %" G_GSIZE_FORMAT
+               " of its %" G_GSIZE_FORMAT " bytes%s%s", name, len / 2, len,
+               errout && *errout ? ": " : "", errout ? g_strstrip(errout) : "")) {
+        unlink(real);
+        return;
+    }
+    g_clear_pointer(&data, g_free);
+    g_clear_pointer(&errout, g_free);
+    ok = fph_virsh(a, NULL, &errout, "restore", cut, NULL) != 0 &&
+         fph_domain_listed(a, name, &running, NULL) && !running;
+    tap(ok, NULL, "%s: virsh restore of the cut image fails, nothing runs: %s",
+        name, errout ? g_strstrip(errout) : "(no error)");
+    unlink(real_cut);
+    ok = fph_virsh(a, NULL, NULL, "restore", path, NULL) == 0 &&
+         fph_guest_wait_agent_on(a, name, 300, &err);
+    CHECK(ok, "%s: virsh restore of the whole image", name);
+    unlink(real);
+    runs_intact(a, name, seed, "the restore of the whole image");
 }
 
 int
@@ -511,7 +772,7 @@ main(void)
     }
     a = fph_lab_host(lab, "A");
 
-    if (CHECK(define_and_start(lab, a, name, true, &err),
+    if (CHECK(define_and_start(lab, a, name, GUEST_MIB, true, &err),
               "%s: defined with freePageHint='on' and started on host A", name) &&
         CHECK(fill_and_free(a, name, seed, FREED_MIB, &err),
               "%s fills 256 MiB with pattern seed %s, writes then frees 1 GiB",
@@ -520,6 +781,10 @@ main(void)
         check_saves(lab, name, seed);
         if (check_managed_save_params(lab, name, seed)) {
             check_snapshots(lab, name, seed);
+            fault_no_driver(a, name, seed);
+            fault_abort_in_wait(a, name, seed);
+            fault_enospc(a, name, seed);
+            fault_truncated(a, name, seed);
         } else {
             bool killed = false;
 
