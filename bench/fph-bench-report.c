@@ -1,12 +1,13 @@
 /*
  * fph-bench-report: the benchmark's report (summary.md and the plots)
- * written again from the runs.csv of an earlier benchmark, for example an
- * interrupted one.  Needs no lab and no libvirt.
+ * written again from the runs.csv (and saves.csv, if there is one) of an
+ * earlier benchmark, for example an interrupted one.  Needs no lab and no libvirt.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
 #include "report.h"
+#include "saves.h"
 
 #include <errno.h>
 
@@ -15,6 +16,7 @@ main(int argc, char **argv)
 {
     g_autoptr(GError) err = NULL;
     g_autoptr(GArray) runs = g_array_new(FALSE, TRUE, sizeof(Run));
+    g_autoptr(GArray) saves = g_array_new(FALSE, TRUE, sizeof(SaveRun));
     g_autoptr(GDateTime) dt = g_date_time_new_now_utc();
     g_autofree char *started = g_date_time_format(dt, "%Y-%m-%d %H:%M UTC");
     g_autofree char *base = NULL;
@@ -56,14 +58,16 @@ main(int argc, char **argv)
     o.hint_wait_ms = wait_arg;
     o.guest_append = append_arg;
     o.sizes = g_array_new(FALSE, FALSE, sizeof(unsigned int));
-    if (!csv_read(&o, runs)) {
+    if (!csv_read(&o, runs) || !saves_csv_read(o.out, saves)) {
         return 1;
     }
     base = g_path_get_basename(o.out);
     measured = g_strdup_printf("measured as %s, summarized %s", base, started);
     write_summary(&o, runs, measured);
+    write_saves_summary(o.out, saves);
     write_plots(&o, runs);
-    printf("[bench] %u runs read; report in %s/summary.md\n", runs->len, o.out);
+    printf("[bench] %u runs and %u saves read; report in %s/summary.md\n",
+           runs->len, saves->len, o.out);
     g_array_unref(o.sizes);
     return 0;
 }

@@ -25,17 +25,28 @@
  * plots into the output directory (report.c; fph-bench-report writes the
  * report again from a runs.csv, without the lab).
  *
+ * Then saves (--saves, 2 and 4 GiB by default): a persistent guest with
+ * freePageHint='on' on host A is saved with virDomainSaveParams() and
+ * restored with virDomainRestore(), without and with
+ * VIR_DOMAIN_SAVE_FREE_PAGE_HINT, in libvirt's raw and sparse image
+ * formats, interleaved, after writing then freeing 70% of its memory each
+ * time; saves.csv gets the wall times, the image's apparent and allocated
+ * sizes and what the job hinted (saves.c).
+ *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
 #include "fphlab.h"
 #include "report.h"
+#include "saves.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <libvirt/libvirt-qemu.h>
 #include <libvirt/virterror.h>
 
@@ -484,6 +495,132 @@ bench_size(FphLab *lab, const Options *o, unsigned int gib, GArray *runs,
     return true;
 }
 
+/* ---- saves ---- */
+
+#define SAVE_IMAGE "/var/lib/libvirt/images/bench-save.img"
+
+static bool
+save_once(FphHost *host, virConnectPtr conn, virDomainPtr dom,
+          const char *name, SaveRun *r, GError **error)
+{
+    g_autofree char *real = fph_host_path(host, SAVE_IMAGE);
+    virTypedParameterPtr params = NULL;
+    virTypedParameterPtr stats = NULL;
+    int nparams = 0;
+    int maxparams = 0;
+    int nstats = 0;
+    int type;
+    struct stat st;
+    double t0;
+    bool ok = false;
+
+    if (virTypedParamsAddString(&params, &nparams, &maxparams,
+                                VIR_DOMAIN_SAVE_PARAM_FILE, SAVE_IMAGE) < 0 ||
+        (r->format == SAVE_FORMAT_SPARSE &&
+         virTypedParamsAddString(&params, &nparams, &maxparams,
+                                 VIR_DOMAIN_SAVE_PARAM_IMAGE_FORMAT,
+                                 "sparse") < 0)) {
+        g_set_error(error, FPH_LAB_ERROR, 0, "%s", virGetLastErrorMessage());
+        goto cleanup;
+    }
+    t0 = mono_ms();
+    if (virDomainSaveParams(dom, params, nparams,
+                            r->hint ? VIR_DOMAIN_SAVE_FREE_PAGE_HINT : 0) < 0) {
+        g_set_error(error, FPH_LAB_ERROR, 0, "save of %s: %s", name,
+                    virGetLastErrorMessage());
+        goto cleanup;
+    }
+    r->save_ms = mono_ms() - t0;
+    r->hinted_mib = NAN;
+    if (virDomainGetJobStats(dom, &type, &stats, &nstats,
+                             VIR_DOMAIN_JOB_STATS_COMPLETED) == 0) {
+        double hinted = stat_ull(stats, nstats,
+                                 VIR_DOMAIN_JOB_MEMORY_FREE_PAGE_HINT_BYTES);
+
+        r->hinted_mib = isnan(hinted) ? 0 : hinted / (1 << 20);
+    }
+    if (stat(real, &st) < 0) {
+        g_set_error(error, FPH_LAB_ERROR, 0, "cannot stat %s of host %s: %s",
+                    SAVE_IMAGE, host->name, g_strerror(errno));
+        goto cleanup;
+    }
+    r->apparent_mib = st.st_size / 1048576.0;
+    r->allocated_mib = st.st_blocks * 512 / 1048576.0;
+    t0 = mono_ms();
+    if (virDomainRestore(conn, SAVE_IMAGE) < 0) {
+        g_set_error(error, FPH_LAB_ERROR, 0, "restore of %s: %s", name,
+                    virGetLastErrorMessage());
+        goto cleanup;
+    }
+    r->restore_ms = mono_ms() - t0;
+    ok = fph_guest_wait_agent_on(host, name, 600, error);
+
+ cleanup:
+    unlink(real);
+    virTypedParamsFree(params, nparams);
+    virTypedParamsFree(stats, nstats);
+    return ok;
+}
+
+static bool
+bench_saves(FphLab *lab, const Options *o, unsigned int gib, GArray *saves,
+            FILE *csv, GError **error)
+{
+    g_autofree char *name = g_strdup_printf("bench-save-%ug", gib);
+    g_autofree char *xml = fph_guest_xml(lab, name, gib * 1024, true);
+    FphHost *a = fph_lab_host(lab, "A");
+    virConnectPtr conn = fph_host_connect(a, error);
+    virDomainPtr dom = NULL;
+    unsigned int run;
+    bool ok = false;
+    int k;
+
+    if (!conn) {
+        return false;
+    }
+    printf("[bench] saves, %u GiB: booting %s on host A\n", gib, name);
+    if (!(dom = virDomainDefineXML(conn, xml)) || virDomainCreate(dom) < 0) {
+        g_set_error(error, FPH_LAB_ERROR, 0, "cannot start %s: %s", name,
+                    virGetLastErrorMessage());
+        goto cleanup;
+    }
+    if (!fph_guest_wait_agent_on(a, name, 600, error)) {
+        goto cleanup;
+    }
+    for (run = 0; run < o->runs; run++) {
+        /* interleaved, and the order alternates from run to run */
+        for (k = 0; k < 2 * SAVE_FORMAT_LAST; k++) {
+            int c = run % 2 ? 2 * SAVE_FORMAT_LAST - 1 - k : k;
+            SaveRun r = {
+                .gib = gib, .run = run, .hint = c % 2, .format = c / 2,
+            };
+
+            if (!guest_dirty_free(a, name, gib, run, error) ||
+                !guest_in_use_mib(a, name, &r.in_use_mib, error) ||
+                !save_once(a, conn, dom, name, &r, error)) {
+                goto cleanup;
+            }
+            printf("[bench] save %uG %-6s %-5s run %u: save %.0f ms, restore "
+                   "%.0f ms, image %.0f MiB (%.0f MiB allocated), hinted %.0f "
+                   "MiB, in-use %.0f MiB\n", gib, save_format_names[r.format],
+                   r.hint ? "hint" : "plain", run, r.save_ms, r.restore_ms,
+                   r.apparent_mib, r.allocated_mib, r.hinted_mib, r.in_use_mib);
+            g_array_append_val(saves, r);
+            saves_csv_append(csv, &r);
+        }
+    }
+    ok = true;
+
+ cleanup:
+    if (dom) {
+        virDomainDestroy(dom);
+        virDomainUndefineFlags(dom, VIR_DOMAIN_UNDEFINE_MANAGED_SAVE);
+        virDomainFree(dom);
+    }
+    virConnectClose(conn);
+    return ok;
+}
+
 static bool
 parse_list(const char *arg, const char *const *names, int n, bool *set,
            const char *what)
@@ -511,7 +648,7 @@ parse_list(const char *arg, const char *const *names, int n, bool *set,
 }
 
 static bool
-parse_sizes(const char *arg, GArray *sizes)
+parse_sizes(const char *arg, GArray *sizes, const char *what)
 {
     g_auto(GStrv) items = g_strsplit(arg, ",", -1);
     int i;
@@ -522,8 +659,8 @@ parse_sizes(const char *arg, GArray *sizes)
         unsigned int gib;
 
         if (!g_ascii_string_to_unsigned(items[i], 10, 1, 16, &v, NULL)) {
-            g_printerr("fph-bench: --sizes: '%s' is not a size in GiB from 1 "
-                       "to 16\n", items[i]);
+            g_printerr("fph-bench: --%s: '%s' is not a size in GiB from 1 "
+                       "to 16\n", what, items[i]);
             return false;
         }
         gib = v;
@@ -538,6 +675,10 @@ main(int argc, char **argv)
     g_autoptr(FphLab) lab = fph_lab_new();
     g_autoptr(GError) err = NULL;
     g_autoptr(GArray) runs = g_array_new(FALSE, TRUE, sizeof(Run));
+    g_autoptr(GArray) saves = g_array_new(FALSE, TRUE, sizeof(SaveRun));
+    g_autoptr(GArray) save_sizes = g_array_new(FALSE, FALSE, sizeof(unsigned int));
+    g_autofree char *saves_arg = NULL;
+    FILE *saves_csv = NULL;
     g_autoptr(GDateTime) dt = g_date_time_new_now_utc();
     g_autofree char *started = g_date_time_format(dt, "%Y-%m-%d %H:%M UTC");
     g_autofree char *sizes_arg = NULL;
@@ -555,6 +696,8 @@ main(int argc, char **argv)
           "runs per scenario, size and mode (default 5)", "N" },
         { "sizes", 0, 0, G_OPTION_ARG_STRING, &sizes_arg,
           "guest sizes in GiB (default 1,2,4; 8 by option)", "LIST" },
+        { "saves", 0, 0, G_OPTION_ARG_STRING, &saves_arg,
+          "guest sizes in GiB of the saves, or none (default 2,4)", "LIST" },
         { "scenarios", 0, 0, G_OPTION_ARG_STRING, &sc_arg,
           "idle-fresh,idle-freed,workload (default all)", "LIST" },
         { "modes", 0, 0, G_OPTION_ARG_STRING, &mode_arg,
@@ -605,7 +748,9 @@ main(int argc, char **argv)
         g_printerr("fph-bench: --out DIR is required\n");
         return 64;
     }
-    if (!parse_sizes(sizes_arg ? sizes_arg : "1,2,4", o.sizes) ||
+    if (!parse_sizes(sizes_arg ? sizes_arg : "1,2,4", o.sizes, "sizes") ||
+        (!g_str_equal(saves_arg ? saves_arg : "", "none") &&
+         !parse_sizes(saves_arg ? saves_arg : "2,4", save_sizes, "saves")) ||
         (sc_arg && !parse_list(sc_arg, sc_names, SC_LAST, o.scenarios,
                                "scenarios")) ||
         (mode_arg && !parse_list(mode_arg, mode_names, MODE_LAST, o.modes,
@@ -623,7 +768,8 @@ main(int argc, char **argv)
 
     lab->guest_append = g_steal_pointer(&append_arg);
     o.guest_append = lab->guest_append;
-    if (!(csv = csv_open(&o))) {
+    if (!(csv = csv_open(&o)) ||
+        (save_sizes->len && !(saves_csv = saves_csv_open(o.out)))) {
         return 1;
     }
     fph_lab_teardown_on_exit(lab);
@@ -636,6 +782,10 @@ main(int argc, char **argv)
         ok = bench_size(lab, &o, g_array_index(o.sizes, unsigned int, s), runs,
                         csv, &err);
     }
+    for (s = 0; ok && s < save_sizes->len; s++) {
+        ok = bench_saves(lab, &o, g_array_index(save_sizes, unsigned int, s),
+                         saves, saves_csv, &err);
+    }
     if (!ok) {
         g_printerr("fph-bench: %s\n", err->message);
     }
@@ -643,9 +793,14 @@ main(int argc, char **argv)
     fph_lab_teardown_done();
 
     fclose(csv);
+    if (saves_csv) {
+        fclose(saves_csv);
+    }
     write_summary(&o, runs, started);
+    write_saves_summary(o.out, saves);
     write_plots(&o, runs);
-    printf("[bench] %u runs; report in %s/summary.md\n", runs->len, o.out);
+    printf("[bench] %u runs, %u saves; report in %s/summary.md\n", runs->len,
+           saves->len, o.out);
     g_array_unref(o.sizes);
     return ok ? 0 : 1;
 }

@@ -166,10 +166,6 @@ csv_read(Options *o, GArray *runs)
     return runs->len > 0;
 }
 
-typedef struct {
-    unsigned int n;
-    double med, min, max;
-} Stat;
 
 static int
 cmp_double(const void *a, const void *b)
@@ -181,21 +177,16 @@ cmp_double(const void *a, const void *b)
 
 typedef double (*Field)(const Run *r);
 
-static Stat
-stat_of(GArray *runs, Scenario sc, unsigned int gib, Mode mode, Field field)
+Stat
+stat_values(GArray *values)
 {
     g_autoptr(GArray) v = g_array_new(FALSE, FALSE, sizeof(double));
     Stat st = { 0, NAN, NAN, NAN };
     guint i;
 
-    for (i = 0; i < runs->len; i++) {
-        Run *r = &g_array_index(runs, Run, i);
-        double x;
+    for (i = 0; i < values->len; i++) {
+        double x = g_array_index(values, double, i);
 
-        if (r->sc != sc || r->gib != gib || r->mode != mode) {
-            continue;
-        }
-        x = field(r);
         if (!isnan(x)) {
             g_array_append_val(v, x);
         }
@@ -213,6 +204,25 @@ stat_of(GArray *runs, Scenario sc, unsigned int gib, Mode mode, Field field)
     return st;
 }
 
+static Stat
+stat_of(GArray *runs, Scenario sc, unsigned int gib, Mode mode, Field field)
+{
+    g_autoptr(GArray) v = g_array_new(FALSE, FALSE, sizeof(double));
+    guint i;
+
+    for (i = 0; i < runs->len; i++) {
+        Run *r = &g_array_index(runs, Run, i);
+        double x;
+
+        if (r->sc != sc || r->gib != gib || r->mode != mode) {
+            continue;
+        }
+        x = field(r);
+        g_array_append_val(v, x);
+    }
+    return stat_values(v);
+}
+
 static double f_qemu(const Run *r) { return r->qemu_ms; }
 static double f_api(const Run *r) { return r->api_ms; }
 static double f_cost(const Run *r) { return r->api_ms - r->qemu_ms; }
@@ -225,7 +235,7 @@ static double f_bw(const Run *r) { return r->bw_mib_s; }
 static double f_before(const Run *r) { return r->sent_before_hint_mib; }
 static double f_tput(const Run *r) { return r->throughput; }
 
-static void
+void
 md_stat(FILE *f, Stat st, const char *fmt)
 {
     if (st.n == 0) {

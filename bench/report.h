@@ -71,6 +71,17 @@ typedef struct {
     const char *guest_append;
 } Options;
 
+/* The median, minimum and maximum of some values */
+typedef struct {
+    unsigned int n;
+    double med, min, max;
+} Stat;
+
+/* The Stat of values (doubles; NaN left out); sorts them */
+Stat stat_values(GArray *values);
+/* One table cell: " MED (MIN–MAX) |" in fmt, or " n/a |" */
+void md_stat(FILE *f, Stat st, const char *fmt);
+
 /* runs.csv of o->out, its header written; NULL on error (reported) */
 FILE *csv_open(const Options *o);
 /* one run appended to runs.csv, flushed */

@@ -152,9 +152,17 @@ test_e2e() {
         { lab_cleanup_stale; die "the e2e suite failed (lab logs: $FPH_BASE_BUILD/lab-logs)"; }
 }
 
+# fph's own tests that need no lab (meson suite "unit" of fph's programs)
+test_own() {
+    log "tests: fph's own unit tests (the benchmark's report)"
+    meson test -C "$FPH_OWN" --suite unit --print-errorlogs ||
+        die "fph's unit tests failed"
+}
+
 # All tests: the tiers that need no lab, then the e2e suites in the lab
 run_tests() {
     local t0=$SECONDS
+    test_own
     test_libvirt
     test_qemu
     test_qemu_asan 1000

@@ -1,0 +1,130 @@
+/*
+ * test-saves-report: saves.csv written and read back, and the "Saves"
+ * section of summary.md written from it: the medians of each row, the
+ * ratio of a hinted sparse image to the in-use memory and the target met
+ * or missed.  Needs no lab.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "saves.h"
+
+#include <glib/gstdio.h>
+#include <math.h>
+#include <string.h>
+
+static int failures;
+static int count;
+
+static void
+check(bool ok, const char *what)
+{
+    printf("%s %d - %s\n", ok ? "ok" : "not ok", ++count, what);
+    if (!ok) {
+        failures++;
+    }
+}
+
+/* One save of GIB: the allocated size is RATIO times the in-use 1000 MiB */
+static SaveRun
+save(unsigned int gib, unsigned int run, bool hint, SaveFormat format,
+     double ratio, double save_ms)
+{
+    SaveRun r = {
+        .gib = gib, .run = run, .hint = hint, .format = format,
+        .in_use_mib = 1000, .save_ms = save_ms, .restore_ms = 2000,
+        .apparent_mib = hint ? 1100 : 3000, .allocated_mib = 1000 * ratio,
+        .hinted_mib = hint ? 1900 : 0,
+    };
+
+    return r;
+}
+
+int
+main(void)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *dir = g_dir_make_tmp("fph-saves-XXXXXX", &err);
+    g_autofree char *md_file = NULL;
+    g_autofree char *csv_file = NULL;
+    g_autofree char *md = NULL;
+    g_autoptr(GArray) in = g_array_new(FALSE, TRUE, sizeof(SaveRun));
+    g_autoptr(GArray) out = g_array_new(FALSE, TRUE, sizeof(SaveRun));
+    g_autoptr(GArray) bad = g_array_new(FALSE, TRUE, sizeof(SaveRun));
+    FILE *f;
+    guint i;
+
+    g_set_prgname("test-saves-report");
+    if (!dir) {
+        g_printerr("%s\n", err->message);
+        return 1;
+    }
+    /* 2 GiB: hinted sparse at 1.0, 1.1, 1.2 of in-use (median 1.1, met);
+     * 4 GiB: at 1.4, 1.5, 1.6 (median 1.5, missed); save times 3, 5, 4 s */
+    for (i = 0; i < 3; i++) {
+        SaveRun r[] = {
+            save(2, i, false, SAVE_FORMAT_RAW, 3.0, 9000),
+            save(2, i, true, SAVE_FORMAT_RAW, 1.1, 4000),
+            save(2, i, false, SAVE_FORMAT_SPARSE, 3.0, 9000),
+            save(2, i, true, SAVE_FORMAT_SPARSE, 1.0 + i / 10.0,
+                 (double[]){ 3000, 5000, 4000 }[i]),
+            save(4, i, true, SAVE_FORMAT_SPARSE, 1.4 + i / 10.0, 8000),
+        };
+
+        g_array_append_vals(in, r, G_N_ELEMENTS(r));
+    }
+    f = saves_csv_open(dir);
+    check(f != NULL, "saves.csv opened");
+    if (!f) {
+        return 1;
+    }
+    for (i = 0; i < in->len; i++) {
+        saves_csv_append(f, &g_array_index(in, SaveRun, i));
+    }
+    fclose(f);
+
+    check(saves_csv_read(dir, out) && out->len == in->len,
+          "saves.csv read back: as many saves as written");
+    for (i = 0; i < MIN(in->len, out->len); i++) {
+        SaveRun *a = &g_array_index(in, SaveRun, i);
+        SaveRun *b = &g_array_index(out, SaveRun, i);
+
+        if (a->gib != b->gib || a->run != b->run || a->hint != b->hint ||
+            a->format != b->format || fabs(a->allocated_mib - b->allocated_mib) > 0.05 ||
+            fabs(a->save_ms - b->save_ms) > 0.05) {
+            check(false, "a save read back equals the one written");
+            break;
+        }
+    }
+
+    md_file = g_build_filename(dir, "summary.md", NULL);
+    g_file_set_contents(md_file, "# before\n", -1, NULL);
+    write_saves_summary(dir, out);
+    check(g_file_get_contents(md_file, &md, NULL, NULL), "summary.md written");
+    check(md && g_str_has_prefix(md, "# before\n"),
+          "the Saves section is appended to what summary.md held");
+    check(md && strstr(md, "| 2 GiB | sparse | yes | 1000 (1000–1000) | 1100 "
+                       "(1100–1100) | 1100 (1000–1200) | 1.10 (1.00–1.20) | "
+                       "4.0 (3.0–5.0) | 2.0 (2.0–2.0) | 1900 (1900–1900) |"),
+          "the row of hinted sparse 2 GiB saves: medians (min–max), seconds");
+    check(md && strstr(md, "| 2 GiB | raw | no |"), "a row for plain raw saves");
+    check(md && !strstr(md, "| 4 GiB | raw |"), "no row for what was not measured");
+    check(md && strstr(md, "| 2 GiB sparse, hinted: allocated / in-use ≤ 1.3 | "
+                       "1.10 | **met** |"), "2 GiB: the target met at 1.10");
+    check(md && strstr(md, "| 4 GiB sparse, hinted: allocated / in-use ≤ 1.3 | "
+                       "1.50 | **missed** |"), "4 GiB: the target missed at 1.50");
+
+    csv_file = g_build_filename(dir, "saves.csv", NULL);
+    g_file_set_contents(csv_file, "size_gib,run,hint,format,in_use_mib,save_ms,"
+                        "restore_ms,apparent_mib,allocated_mib,hinted_mib\n"
+                        "2,0,maybe,raw,1,1,1,1,1,1\n", -1, NULL);
+    check(!saves_csv_read(dir, bad), "a line with hint 'maybe' is refused");
+
+    g_remove(csv_file);
+    g_remove(md_file);
+    g_rmdir(dir);
+    check(saves_csv_read(dir, bad) && bad->len == 0,
+          "no saves.csv: no saves, and no error");
+    printf("1..%d\n", count);
+    return failures ? 1 : 0;
+}
