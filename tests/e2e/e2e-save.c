@@ -118,6 +118,24 @@ typedef struct {
     guint64 hinted;
 } SaveResult;
 
+/* virsh save NAME PATH EXTRA... on HOST; *errout gets virsh's error */
+static int
+save_to(FphHost *host, const char *name, const char *path,
+        const char *const *extra, char **errout)
+{
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    size_t i;
+
+    g_ptr_array_add(argv, (char *) "save");
+    g_ptr_array_add(argv, (char *) name);
+    g_ptr_array_add(argv, (char *) path);
+    for (i = 0; extra && extra[i]; i++) {
+        g_ptr_array_add(argv, (char *) extra[i]);
+    }
+    g_ptr_array_add(argv, NULL);
+    return fph_virshv(host, (const char *const *) argv->pdata, NULL, errout);
+}
+
 /*
  * virsh save NAME to FILE in IMAGE_DIR with EXTRA options, check that NAME
  * no longer runs and what the completed job reports, restore it and
@@ -128,24 +146,15 @@ save_and_restore(FphHost *host, const char *name, const char *seed,
                  const char *file, const char *const *extra, SaveResult *res)
 {
     g_autoptr(GError) err = NULL;
-    g_autoptr(GPtrArray) argv = g_ptr_array_new();
     g_autofree char *path = g_strdup_printf("%s/%s", IMAGE_DIR, file);
     g_autofree char *errout = NULL;
     g_autofree char *opts = NULL;
     bool running = true;
     bool ok;
-    size_t i;
 
-    g_ptr_array_add(argv, (char *) "save");
-    g_ptr_array_add(argv, (char *) name);
-    g_ptr_array_add(argv, path);
-    for (i = 0; extra && extra[i]; i++) {
-        g_ptr_array_add(argv, (char *) extra[i]);
-    }
-    g_ptr_array_add(argv, NULL);
     opts = extra ? g_strjoinv(" ", (char **) extra) : g_strdup("(no options)");
 
-    ok = fph_virshv(host, (const char *const *) argv->pdata, NULL, &errout) == 0 &&
+    ok = save_to(host, name, path, extra, &errout) == 0 &&
          fph_domain_listed(host, name, &running, NULL) && !running;
     if (errout) {
         g_strstrip(errout);
@@ -487,24 +496,6 @@ check_refusals(FphLab *lab, const char *name, const char *seed)
           "of the pattern verify", name);
     real = fph_host_path(a, path);
     unlink(real);
-}
-
-/* virsh save NAME PATH EXTRA... on HOST; *errout gets virsh's error */
-static int
-save_to(FphHost *host, const char *name, const char *path,
-        const char *const *extra, char **errout)
-{
-    g_autoptr(GPtrArray) argv = g_ptr_array_new();
-    size_t i;
-
-    g_ptr_array_add(argv, (char *) "save");
-    g_ptr_array_add(argv, (char *) name);
-    g_ptr_array_add(argv, (char *) path);
-    for (i = 0; extra && extra[i]; i++) {
-        g_ptr_array_add(argv, (char *) extra[i]);
-    }
-    g_ptr_array_add(argv, NULL);
-    return fph_virshv(host, (const char *const *) argv->pdata, NULL, errout);
 }
 
 /* NAME runs on HOST (a TAP line) and its pattern verifies (another) */
