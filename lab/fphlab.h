@@ -115,6 +115,11 @@ bool fph_lab_restart_host(FphLab *lab, FphHost *host,
 bool fph_lab_restart_daemon(FphLab *lab, FphHost *host, bool *killed,
                             GError **error);
 
+/* Wait up to wait_s for the libvirtd of HOST to exit on its own (after
+ * `virt-admin daemon-shutdown`); false if it still runs.  Start it again
+ * with fph_lab_restart_daemon(). */
+bool fph_lab_wait_daemon_exit(FphHost *host, int wait_s);
+
 /* The PID of the QEMU of domain DOM on HOST (from libvirt's pid file), or
  * 0 if it does not run. */
 pid_t fph_host_qemu_pid(FphHost *host, const char *dom);

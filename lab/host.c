@@ -1200,6 +1200,20 @@ fph_lab_restart_daemon(FphLab *lab G_GNUC_UNUSED, FphHost *host, bool *killed,
     return host_start_daemons(host, error);
 }
 
+bool
+fph_lab_wait_daemon_exit(FphHost *host, int wait_s)
+{
+    int i;
+
+    host_load_record(host);
+    for (i = 0; i < wait_s * 10 && daemon_running(host); i++) {
+        /* reaped here if it is this process's child */
+        waitpid(host->pid, NULL, WNOHANG);
+        g_usleep(100 * 1000);
+    }
+    return !daemon_running(host);
+}
+
 pid_t
 fph_host_qemu_pid(FphHost *host, const char *dom)
 {

@@ -32,6 +32,11 @@
  * virsh domjobabort in the hint wait; the image's file system full; the
  * restore of a truncated image (fails, starts nothing).
  *
+ * Host shutdown: the libvirt-guests script run by hand with
+ * FREE_PAGE_HINT=1, and the daemon's own managed saves at shutdown with
+ * auto_save_free_page_hint = 1 (virt-admin daemon-shutdown --preserve),
+ * each followed by the restore of the guests.
+ *
  * Output is TAP.  The lab is torn down at the end, also on failure (the
  * logs of both hosts are kept then).
  *
@@ -747,6 +752,187 @@ fault_truncated(FphHost *a, const char *name, const char *seed)
     runs_intact(a, name, seed, "the restore of the whole image");
 }
 
+/*
+ * Host shutdown through the libvirt-guests service, run by hand: with
+ * ON_BOOT=start, ON_SHUTDOWN=suspend, FREE_PAGE_HINT=1 and
+ * FREE_PAGE_HINT_WAIT in its configuration (/etc/default/libvirt-guests
+ * on Debian), `libvirt-guests.sh stop` makes a managed save of the
+ * guest with hints (libvirt patch "tools: libvirt-guests: Add
+ * FREE_PAGE_HINT"), and `libvirt-guests.sh start` starts it from that
+ * save with its pattern.  The configuration is restored afterwards.
+ */
+#define GUESTS_SCRIPT "/usr/lib/libvirt/libvirt-guests.sh"
+#define GUESTS_CONF "/etc/default/libvirt-guests"
+static void
+check_libvirt_guests(FphHost *a, const char *name, const char *seed)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *conf = fph_host_path(a, GUESTS_CONF);
+    g_autofree char *saved = NULL;
+    g_autofree char *added = NULL;
+    g_autofree char *out = NULL;
+    g_autofree char *errout = NULL;
+    g_autofree char *info = NULL;
+    const char *const stop[] = { GUESTS_SCRIPT, "stop", NULL };
+    const char *const start[] = { GUESTS_SCRIPT, "start", NULL };
+    bool had_conf = g_file_get_contents(conf, &saved, NULL, NULL);
+    guint64 bytes = 0;
+    bool ok;
+
+    /* Debian's defaults are ON_BOOT=ignore and ON_SHUTDOWN=shutdown */
+    added = g_strdup_printf("%s\n# e2e-save\nON_BOOT=start\nON_SHUTDOWN=suspend\n"
+                            "PARALLEL_SHUTDOWN=0\nFREE_PAGE_HINT=1\n"
+                            "FREE_PAGE_HINT_WAIT=" HINT_WAIT "\n",
+                            saved ? saved : "");
+    ok = fph_guest_run(a, name, GUEST("dirty-free", FREED_MIB, seed), 0, 900,
+                       NULL, &err) &&
+         g_file_set_contents(conf, added, -1, &err);
+    if (!CHECK(ok, "%s writes then frees 1 GiB again; " GUESTS_CONF " of host "
+               "A asks for suspend with FREE_PAGE_HINT=1", name)) {
+        return;
+    }
+    ok = fph_host_run(a, stop, &out, &errout) == 0 &&
+         out && strstr(out, "Suspending") && !strstr(out, "retrying") &&
+         fph_virsh(a, &info, NULL, "dominfo", name, NULL) == 0 &&
+         strstr(info, "Managed save:   yes") && strstr(info, "shut off");
+    tap(ok, NULL, "%s: libvirt-guests.sh stop made a managed save with hints: "
+        "%s%s", name, out ? g_strstrip(out) : "",
+        errout && *g_strstrip(errout) ? errout : "");
+    if (ok) {
+        ok = completed_hinted_bytes(a, name, &bytes, &err);
+        CHECK(ok && bytes >= MIN_SAVED_BYTES, "%s: that managed save hinted %"
+              G_GUINT64_FORMAT " MiB (at least %llu)", name, bytes >> 20,
+              MIN_SAVED_BYTES >> 20);
+    }
+    g_clear_pointer(&out, g_free);
+    g_clear_pointer(&errout, g_free);
+    ok = fph_host_run(a, start, &out, &errout) == 0 &&
+         fph_guest_wait_agent_on(a, name, 300, &err) &&
+         verify_pattern(a, name, seed, &err);
+    CHECK(ok, "%s: libvirt-guests.sh start started it from the managed save; "
+          "all 256 MiB of the pattern verify%s%s", name, out ? ": " : "",
+          out ? g_strstrip(out) : "");
+    if (had_conf) {
+        g_file_set_contents(conf, saved, -1, NULL);
+    } else {
+        unlink(conf);
+    }
+}
+
+/*
+ * Host shutdown by the daemon itself: qemu.conf of host A gets
+ * auto_shutdown_try_save = "persistent" and auto_save_free_page_hint = 1
+ * (libvirt patch "qemu: Add auto_save_free_page_hint to qemu.conf"), and
+ * `virt-admin daemon-shutdown --preserve` makes the daemon save its
+ * running domains before it exits: the hinted guest with hints, and a
+ * second guest without freePageHint, for which the flag is refused, the
+ * usual way (the daemon's log says so, and only for it).  The images are
+ * in libvirt's managed save directory; the hinted one holds less than the
+ * 1 GiB the guest wrote and freed would add (with hints it is the pattern
+ * and the kernel, about 520 MiB, without them more than 1.3 GiB: 500 MiB
+ * of margin on either side).  With qemu.conf as before, the daemon is
+ * started again as after a boot of the host, and auto_shutdown_restore
+ * (on by default) starts both guests from their saves; the pattern
+ * verifies in each.
+ */
+#define PLAIN_NAME "e2e-save-plain"
+#define SAVE_DIR "/var/lib/libvirt/qemu/save"
+#define HINTED_IMAGE_MAX (1024ULL << 20)
+static void
+check_auto_shutdown(FphLab *lab, FphHost *a, const char *name, const char *seed)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *conf = fph_host_path(a, "/etc/libvirt/qemu.conf");
+    g_autofree char *logpath = fph_host_path(a, "/var/log/libvirt/libvirtd.log");
+    g_autofree char *image = g_strdup_printf(SAVE_DIR "/%s.save", name);
+    g_autofree char *plain_image = g_strdup_printf(SAVE_DIR "/%s.save", PLAIN_NAME);
+    g_autofree char *autostarted = fph_host_path(a, "/run/libvirt/qemu/autostarted");
+    g_autofree char *saved = NULL;
+    g_autofree char *added = NULL;
+    g_autofree char *log = NULL;
+    g_autofree char *errout = NULL;
+    g_autofree char *fallback = NULL;
+    g_autofree char *plain_fallback = NULL;
+    const char *const shutdown[] = {
+        "/usr/bin/virt-admin", "-c", "libvirtd:///system", "daemon-shutdown",
+        "--preserve", NULL
+    };
+    guint64 size = 0;
+    guint64 allocated = 0;
+    gsize log_start = 0;
+    int status;
+    bool killed = false;
+    bool ok;
+
+    ok = g_file_get_contents(conf, &saved, NULL, &err) &&
+         define_and_start(lab, a, PLAIN_NAME, 768, false, &err) &&
+         fill_and_free(a, PLAIN_NAME, seed, "128", &err) &&
+         fph_guest_run(a, name, GUEST("dirty-free", FREED_MIB, seed), 0, 900,
+                       NULL, &err);
+    if (!CHECK(ok, "%s (768 MiB, no freePageHint) runs beside %s, both with "
+               "the pattern; %s writes then frees 1 GiB again", PLAIN_NAME,
+               name, name)) {
+        goto cleanup;
+    }
+    added = g_strdup_printf("%s\n# e2e-save\nauto_shutdown_try_save = \"persistent\"\n"
+                            "auto_save_free_page_hint = 1\n"
+                            "auto_shutdown_restore = 1\n", saved);
+    if (g_file_get_contents(logpath, &log, &log_start, NULL)) {
+        g_clear_pointer(&log, g_free);
+    }
+    ok = g_file_set_contents(conf, added, -1, &err) &&
+         fph_lab_restart_daemon(lab, a, &killed, &err);
+    if (!CHECK(ok, "host A: qemu.conf asks for managed saves with hints at "
+               "shutdown; libvirtd restarted%s", killed ? " (killed)" : "")) {
+        goto cleanup;
+    }
+    /* The daemon closes the connection as it exits, before virt-admin
+     * reads a reply: virt-admin then fails with "End of file".  Any
+     * other failure means the daemon was not asked to shut down. */
+    status = fph_host_run(a, shutdown, NULL, &errout);
+    ok = (status == 0 || (errout && strstr(errout, "End of file"))) &&
+         fph_lab_wait_daemon_exit(a, 600);
+    tap(ok, NULL, "host A: virt-admin daemon-shutdown --preserve; libvirtd "
+        "saved its domains and exited%s%s", errout && *g_strstrip(errout) ? ": " : "",
+        errout ? errout : "");
+    if (!ok) {
+        goto cleanup;
+    }
+    fallback = g_strdup_printf("unable to perform managed save of '%s' with "
+                               "free page hints", name);
+    plain_fallback = g_strdup_printf("unable to perform managed save of '%s' "
+                                     "with free page hints", PLAIN_NAME);
+    ok = g_file_get_contents(logpath, &log, NULL, &err) &&
+         strlen(log) >= log_start &&
+         !strstr(log + log_start, fallback) &&
+         strstr(log + log_start, plain_fallback);
+    CHECK(ok, "host A's libvirtd.log: %s was saved with hints, %s without "
+          "(the flag refused, saved the usual way)", name, PLAIN_NAME);
+    ok = image_size(a, image, &size, &allocated, &err) && size < HINTED_IMAGE_MAX &&
+         image_size(a, plain_image, &size, &allocated, &err);
+    CHECK(ok, "%s: managed save images of both, %s's below %llu MiB", SAVE_DIR,
+          name, HINTED_IMAGE_MAX >> 20);
+
+cleanup:
+    if (saved) {
+        g_file_set_contents(conf, saved, -1, NULL);
+    }
+    /* The daemon restores what auto_shutdown_restore marked only when it
+     * autostarts, once per boot of the host: the first start after a boot
+     * finds no /run/libvirt/qemu/autostarted (virDriverShouldAutostart())
+     * and leaves it there.  Remove it, as a boot empties /run. */
+    unlink(autostarted);
+    ok = fph_lab_restart_daemon(lab, a, &killed, &err) &&
+         fph_guest_wait_agent_on(a, name, 300, &err) &&
+         verify_pattern(a, name, seed, &err) &&
+         fph_guest_wait_agent_on(a, PLAIN_NAME, 300, &err) &&
+         verify_pattern(a, PLAIN_NAME, seed, &err);
+    CHECK(ok, "host A: libvirtd started again with qemu.conf as before; both "
+          "guests restored from their saves, the pattern verifies in each");
+    fph_virsh(a, NULL, NULL, "destroy", PLAIN_NAME, NULL);
+    fph_virsh(a, NULL, NULL, "undefine", "--managed-save", PLAIN_NAME, NULL);
+}
+
 int
 main(void)
 {
@@ -776,6 +962,8 @@ main(void)
             fault_abort_in_wait(a, name, seed);
             fault_enospc(a, name, seed);
             fault_truncated(a, name, seed);
+            check_libvirt_guests(a, name, seed);
+            check_auto_shutdown(lab, a, name, seed);
         } else {
             bool killed = false;
 
