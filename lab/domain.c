@@ -8,6 +8,8 @@
 #include "fphlab.h"
 #include "util.h"
 
+#include <string.h>
+
 #include <libvirt/virterror.h>
 
 char *
@@ -21,7 +23,7 @@ fph_guest_xml(FphLab *lab, const char *name, unsigned int mem_mib,
      * no <driver iothread>: libvirt assigns the IOThread free page hinting
      * needs itself. */
     return g_strdup_printf(
-        "<domain type='qemu'>\n"
+        "<domain type='%s'>\n"
         "  <name>%s</name>\n"
         "  <memory unit='MiB'>%u</memory>\n"
         "  <vcpu>1</vcpu>\n"
@@ -51,7 +53,7 @@ fph_guest_xml(FphLab *lab, const char *name, unsigned int mem_mib,
         "    <memballoon model='virtio'%s/>\n"
         "  </devices>\n"
         "</domain>\n",
-        name, mem_mib,
+        lab->kvm ? "kvm" : "qemu", name, mem_mib,
         lab->guest_append ? " " : "",
         lab->guest_append ? lab->guest_append : "",
         name, free_page_hint ? " freePageHint='on'" : "");
@@ -104,3 +106,14 @@ fph_guest_start(FphHost *host, const char *name, GError **error)
     return ok;
 }
 
+
+bool
+fph_guest_console_has(FphHost *host, const char *dom, const char *text)
+{
+    g_autofree char *name = g_strdup_printf("/var/log/libvirt/qemu/%s.console",
+                                            dom);
+    g_autofree char *path = fph_host_path(host, name);
+    g_autofree char *log = NULL;
+
+    return g_file_get_contents(path, &log, NULL, NULL) && strstr(log, text);
+}

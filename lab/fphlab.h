@@ -49,6 +49,7 @@ typedef struct {
     char *guest;        /* directory with vmlinuz and initrd.img */
     char *logs;         /* where the state of a failed run is kept */
     char *guest_append; /* appended to the guest kernel's command line */
+    bool kvm;           /* the guest's domain type: kvm, not qemu (TCG) */
     FphHost hosts[FPH_LAB_NHOSTS];
 } FphLab;
 
@@ -124,6 +125,22 @@ bool fph_lab_wait_daemon_exit(FphHost *host, int wait_s);
  * 0 if it does not run. */
 pid_t fph_host_qemu_pid(FphHost *host, const char *dom);
 
+/* The thread of the QEMU of DOM on HOST whose name (/proc/TID/comm) is
+ * COMM, such as "IO iothread1" (libvirt starts QEMU with debug-threads=on,
+ * which names the threads), or 0. */
+pid_t fph_host_qemu_thread(FphHost *host, const char *dom, const char *comm);
+
+/* Stop the one thread TID (PTRACE_SEIZE and PTRACE_INTERRUPT: the calling
+ * thread becomes its tracer) and let it run again (PTRACE_DETACH, from the
+ * same calling thread).  The other threads of its process run on.  If the
+ * tracer exits first, the kernel detaches it and it runs on. */
+bool fph_thread_stop(pid_t tid, GError **error);
+bool fph_thread_cont(pid_t tid, GError **error);
+
+/* Whether the serial console log of DOM on HOST (the lab's domain XML
+ * writes it to /var/log/libvirt/qemu/DOM.console) contains TEXT. */
+bool fph_guest_console_has(FphHost *host, const char *dom, const char *text);
+
 /* Print the state of each host; true if both daemons run. */
 bool fph_lab_status(FphLab *lab);
 /* The same without printing: loads what the lab recorded of its hosts
@@ -148,9 +165,9 @@ virConnectPtr fph_host_connect(FphHost *host, GError **error);
  * (TLS over the link), which the source host's libvirtd connects to. */
 char *fph_host_dconnuri(FphHost *host);
 
-/* Domain XML of the test guest: TCG, mem_mib of RAM, the agent channel and
- * a virtio balloon, with freePageHint='on' if free_page_hint (the IOThread
- * it needs is left for libvirt to assign). */
+/* Domain XML of the test guest: TCG (KVM if lab->kvm), mem_mib of RAM, the
+ * agent channel and a virtio balloon, with freePageHint='on' if
+ * free_page_hint (the IOThread it needs is left for libvirt to assign). */
 char *fph_guest_xml(FphLab *lab, const char *name, unsigned int mem_mib,
                     bool free_page_hint);
 

@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -1227,6 +1228,64 @@ fph_host_qemu_pid(FphHost *host, const char *dom)
         return 0;
     }
     return (pid_t)pid;
+}
+
+pid_t
+fph_host_qemu_thread(FphHost *host, const char *dom, const char *comm)
+{
+    pid_t pid = fph_host_qemu_pid(host, dom);
+    g_autofree char *dir = NULL;
+    g_autoptr(GDir) tasks = NULL;
+    const char *ent;
+
+    if (!pid) {
+        return 0;
+    }
+    dir = g_strdup_printf("/proc/%d/task", (int)pid);
+    if (!(tasks = g_dir_open(dir, 0, NULL))) {
+        return 0;
+    }
+    while ((ent = g_dir_read_name(tasks))) {
+        g_autofree char *path = g_build_filename(dir, ent, "comm", NULL);
+        g_autofree char *text = NULL;
+
+        if (g_file_get_contents(path, &text, NULL, NULL) &&
+            g_str_equal(g_strchomp(text), comm)) {
+            return (pid_t)g_ascii_strtoll(ent, NULL, 10);
+        }
+    }
+    return 0;
+}
+
+bool
+fph_thread_stop(pid_t tid, GError **error)
+{
+    int status;
+
+    if (ptrace(PTRACE_SEIZE, tid, NULL, NULL) < 0) {
+        g_set_error(error, FPH_LAB_ERROR, 0, "PTRACE_SEIZE of thread %d: %s",
+                    (int)tid, g_strerror(errno));
+        return false;
+    }
+    if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) < 0 ||
+        waitpid(tid, &status, __WALL) != tid || !WIFSTOPPED(status)) {
+        g_set_error(error, FPH_LAB_ERROR, 0, "thread %d did not stop: %s",
+                    (int)tid, g_strerror(errno));
+        ptrace(PTRACE_DETACH, tid, NULL, NULL);
+        return false;
+    }
+    return true;
+}
+
+bool
+fph_thread_cont(pid_t tid, GError **error)
+{
+    if (ptrace(PTRACE_DETACH, tid, NULL, NULL) < 0) {
+        g_set_error(error, FPH_LAB_ERROR, 0, "PTRACE_DETACH of thread %d: %s",
+                    (int)tid, g_strerror(errno));
+        return false;
+    }
+    return true;
 }
 
 bool

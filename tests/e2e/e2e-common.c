@@ -47,6 +47,22 @@ tap(bool ok, GError *err, const char *fmt, ...)
 }
 
 void
+tap_skip(const char *why, const char *fmt, ...)
+{
+    g_autofree char *what = NULL;
+    g_autofree char *reason = g_strdup(why);
+    va_list ap;
+
+    va_start(ap, fmt);
+    what = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    g_strdelimit(g_strstrip(what), "\r\n#", ' ');
+    g_strdelimit(g_strstrip(reason), "\r\n#", ' ');
+    printf("ok %d - %s # SKIP %s\n", ++tap_n, what, reason);
+    fflush(stdout);
+}
+
+void
 e2e_begin(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);

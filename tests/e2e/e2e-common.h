@@ -38,6 +38,9 @@ int e2e_end(FphLab *lab);
  * message as comments.  Returns ok. */
 bool tap(bool ok, GError *err, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
 
+/* A test point that could not run here: "ok N - WHAT # SKIP WHY" */
+void tap_skip(const char *why, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+
 /* Tests reported so far, and how many of them failed */
 int tap_count(void);
 int tap_failures(void);

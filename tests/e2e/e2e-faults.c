@@ -24,6 +24,9 @@
  *     peer-to-peer migration: A's libvirtd loses B (keepalive) and fails
  *     the migration (numbered after the bad-input cases of
  *     docs/reliability.md).
+ * 15. the guest reuses pages it reported before QEMU applies the hints
+ *     (the balloon's IOThread stopped meanwhile), under TCG and, where KVM
+ *     runs the guest, under KVM.
  * Case 5, twenty migrations back and forth, is in e2e-migrate.
  *
  * Output is TAP.  The lab is torn down at the end, also on failure (the
@@ -120,6 +123,23 @@ runs_only_on(FphHost *host, FphHost *other, const char *name)
 
     return fph_domain_listed(host, name, &running, NULL) && running &&
            !listed(other, name);
+}
+
+/* JOB, the migration of NAME from FROM to TO, completes and NAME runs
+ * on TO only; if not, NAME is destroyed on both */
+static bool
+completes_on(VirshJob *job, FphHost *from, FphHost *to, const char *name)
+{
+    int rc = virsh_job_join(job, name, 600);
+
+    if (tap(rc == 0 && runs_only_on(to, from, name), NULL,
+            "%s: the migration completes, the guest runs on %s only: %s", name,
+            to->name, job->err && *job->err ? g_strstrip(job->err) : "no error")) {
+        return true;
+    }
+    fph_virsh(from, NULL, NULL, "destroy", name, NULL);
+    fph_virsh(to, NULL, NULL, "destroy", name, NULL);
+    return false;
 }
 
 /* A hinted migration of NAME that succeeds, after the fault */
@@ -418,7 +438,6 @@ case_pressure(FphLab *lab, const char *seed)
     g_autofree char *dmesg = NULL;
     guint64 before = 0;
     guint64 done = 0;
-    int rc;
 
     if (!prepare(lab, a, name, seed, &before)) {
         return;
@@ -433,12 +452,7 @@ case_pressure(FphLab *lab, const char *seed)
               "phase", name, mib);
         fph_virsh(a, NULL, NULL, "migrate-setspeed", name, FAST_MIB_S, NULL);
     }
-    rc = virsh_job_join(job, name, 600);
-    if (!tap(rc == 0 && runs_only_on(b, a, name), NULL,
-             "%s: the migration completes, the guest runs on B only: %s", name,
-             job->err && *job->err ? g_strstrip(job->err) : "no error")) {
-        fph_virsh(a, NULL, NULL, "destroy", name, NULL);
-        fph_virsh(b, NULL, NULL, "destroy", name, NULL);
+    if (!completes_on(job, a, b, name)) {
         return;
     }
     CHECK(fph_guest_run(b, name, BUSYBOX("dmesg"), 0, 60, &dmesg, &err) &&
@@ -506,6 +520,228 @@ case_restart_source(FphLab *lab, const char *seed)
     fph_virsh(b, NULL, NULL, "destroy", name, NULL);
 }
 
+/* "IO iothreadN", the name of the thread of the IOThread that libvirt
+ * gave the balloon of NAME on HOST (<driver iothread='N'/>), or NULL */
+static char *
+balloon_iothread_comm(FphHost *host, const char *name)
+{
+    g_autofree char *out = NULL;
+    const char *at;
+    guint64 id;
+
+    /* virsh prints the attribute node: ' iothread="1"' */
+    if (fph_virsh(host, &out, NULL, "dumpxml", "--xpath",
+                  "/domain/devices/memballoon/driver/@iothread", name, NULL) != 0 ||
+        !(at = strstr(out, "iothread=\"")) ||
+        (id = g_ascii_strtoull(at + strlen("iothread=\""), NULL, 10)) == 0) {
+        return NULL;
+    }
+    return g_strdup_printf("IO iothread%" G_GUINT64_FORMAT, id);
+}
+
+/*
+ * Case 15: the guest reuses pages it reported before QEMU applies its
+ * hints.  The balloon's IOThread, which applies them, is stopped (ptrace)
+ * before the migration starts: the guest's report waits in the free page
+ * virtqueue while the guest holds the pages.  The guest then fills 80% of
+ * what was free with a second pattern on /tmp (tmpfs), which its kernel
+ * can only serve with reported pages (the driver's shrinker gives them
+ * back).  The IOThread runs again and applies the hints to pages the
+ * guest has written since.  On B the second pattern verifies byte for
+ * byte: QEMU sent every page written after its hint.  Under TCG every
+ * write is logged.  Under KVM, which clears its dirty log when migration
+ * asks (manual dirty log protection), this is the reuse race of
+ * docs/reliability.md.
+ */
+#define REUSE_FILE "/tmp/fph-reuse"
+static void
+reuse(FphLab *lab, const char *name, const char *seed)
+{
+    FphHost *a = fph_lab_host(lab, "A");
+    FphHost *b = fph_lab_host(lab, "B");
+    g_autoptr(VirshJob) job = NULL;
+    g_autoptr(GError) err = NULL;
+    g_autofree char *comm = NULL;
+    g_autofree char *mib = NULL;
+    g_autofree char *seed2 = g_strdup_printf("%s5", seed);
+    g_autoptr(GHashTable) info = NULL;
+    guint64 before = 0;
+    guint64 pages = 0;
+    pid_t tid = 0;
+
+    if (!prepare(lab, a, name, seed, &before)) {
+        return;
+    }
+    comm = balloon_iothread_comm(a, name);
+    if (!CHECK(comm && (tid = fph_host_qemu_thread(a, name, comm)) > 0 &&
+               fph_thread_stop(tid, &err),
+               "%s: the balloon's IOThread (thread \"%s\" of QEMU on host A) "
+               "stopped", name, comm ? comm : "none")) {
+        fph_virsh(a, NULL, NULL, "destroy", name, NULL);
+        return;
+    }
+    job = migrate_start(a, b, name, HINT_WAIT_MS);
+    if (check_hint_phase(a, name, before)) {
+        mib = g_strdup_printf("%" G_GUINT64_FORMAT, (before >> 10) * 80 / 100);
+        CHECK(fph_guest_run(a, name, GUEST("fill", REUSE_FILE, mib, seed2), 0,
+                            600, NULL, &err),
+              "%s: while its report waits in the virtqueue, the guest fills %s "
+              "MiB of " REUSE_FILE " with pattern seed %s", name, mib, seed2);
+    }
+    CHECK(fph_thread_cont(tid, &err),
+          "%s: the IOThread runs again and applies the hints", name);
+    fph_virsh(a, NULL, NULL, "migrate-setspeed", name, FAST_MIB_S, NULL);
+    if (!completes_on(job, a, b, name)) {
+        return;
+    }
+    CHECK((info = fph_jobinfo_completed(b, name, &err)) &&
+          fph_jobinfo_u64(info, "memory_free_page_hint_pages", &pages) &&
+          pages > 0,
+          "%s: QEMU applied the hints (%" G_GUINT64_FORMAT " pages hinted)",
+          name, pages);
+    if (mib) {
+        CHECK(fph_guest_run(b, name, GUEST("verify", REUSE_FILE, seed2), 0,
+                            600, NULL, &err) &&
+              fph_guest_run(b, name, BUSYBOX("rm", REUSE_FILE), 0, 60, NULL,
+                            &err),
+              "%s: on B all %s MiB of " REUSE_FILE " verify: every page the "
+              "guest wrote after its hint was sent", name, mib);
+    }
+    verify_on(b, name, seed, FAULT_ALLOC_MIN_MIB);
+    fph_virsh(b, NULL, NULL, "destroy", name, NULL);
+}
+
+static void
+case_reuse(FphLab *lab, const char *seed)
+{
+    reuse(lab, "fault-reuse", seed);
+}
+
+/*
+ * Case 15 under KVM, where the reuse race can happen.  It needs a KVM
+ * that boots the guest: where /dev/kvm is missing or libvirt finds no
+ * KVM, or the guest's kernel prints nothing on its console within 60 s
+ * under KVM (nested KVM on fph's CI machines never boots it), the case
+ * reports itself skipped with the reason.  A kernel that prints but does
+ * not come up fails the case.
+ */
+#define KVM_PROBE_S 60
+#define QEMU_CONF "/etc/libvirt/qemu.conf"
+
+/*
+ * In the lab, the /dev that libvirt makes for each QEMU in its own mount
+ * namespace (qemu.conf's default namespaces = ["mount"]) has no device
+ * nodes, only pts and shm: QEMU under TCG needs none, QEMU under KVM
+ * fails with "Could not access KVM kernel module".  For the KVM case
+ * both hosts run without that namespace (namespaces = []), so that QEMU
+ * opens the host's /dev/kvm, which the lab made.  Each host's qemu.conf
+ * is saved in conf[i] and the line added; with restore, each one saved
+ * is written back.  Each daemon changed is restarted to read it.
+ */
+static bool
+kvm_without_namespace(FphLab *lab, char **conf, bool restore, GError **error)
+{
+    size_t i;
+
+    for (i = 0; i < FPH_LAB_NHOSTS; i++) {
+        FphHost *host = &lab->hosts[i];
+        g_autofree char *path = fph_host_path(host, QEMU_CONF);
+        g_autofree char *text = NULL;
+        bool killed = false;
+
+        if (restore) {
+            if (!conf[i]) {
+                continue;
+            }
+            if (!g_file_set_contents(path, conf[i], -1, error)) {
+                return false;
+            }
+            g_clear_pointer(&conf[i], g_free);
+        } else {
+            if (!g_file_get_contents(path, &conf[i], NULL, error)) {
+                return false;
+            }
+            text = g_strdup_printf("%s\n# e2e-faults reuse-kvm\nnamespaces = []\n",
+                                   conf[i]);
+            if (!g_file_set_contents(path, text, -1, error)) {
+                return false;
+            }
+        }
+        if (!fph_lab_restart_daemon(lab, host, &killed, error)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void
+case_reuse_kvm(FphLab *lab, const char *seed)
+{
+    const char *name = "fault-reuse-kvm";
+    const char *what = "fault-reuse-kvm: the reuse case under KVM";
+    FphHost *a = fph_lab_host(lab, "A");
+    g_autofree char *console = fph_host_path(a, "/var/log/libvirt/qemu/"
+                                             "fault-reuse-kvm.console");
+    g_autofree char *xml = NULL;
+    g_autoptr(GError) err = NULL;
+    g_autofree char *conf[FPH_LAB_NHOSTS] = { NULL };
+    virConnectPtr conn = NULL;
+    virDomainPtr dom = NULL;
+    bool booted = false;
+    gint64 end;
+
+    if (access("/dev/kvm", R_OK | W_OK) < 0) {
+        tap_skip("no usable /dev/kvm on this machine", "%s", what);
+        return;
+    }
+    if (!CHECK(kvm_without_namespace(lab, conf, false, &err),
+               "%s: both hosts' libvirtd restarted with namespaces = [] in "
+               QEMU_CONF, name)) {
+        goto restore;
+    }
+    lab->kvm = true;
+    xml = fph_guest_xml(lab, name, FAULT_GUEST_MIB, true);
+    lab->kvm = false;
+    unlink(console);
+    if (!(conn = fph_host_connect(a, &err))) {
+        tap(false, err, "%s: connect to host A", name);
+        goto restore;
+    }
+    if (!(dom = virDomainCreateXML(conn, xml, 0))) {
+        const char *msg = virGetLastErrorMessage();
+
+        if (virGetLastErrorCode() == VIR_ERR_CONFIG_UNSUPPORTED) {
+            tap_skip(msg, "%s", what);
+        } else {
+            tap(false, NULL, "%s: cannot start it under KVM: %s", name, msg);
+        }
+        virConnectClose(conn);
+        goto restore;
+    }
+    end = g_get_monotonic_time() + KVM_PROBE_S * G_USEC_PER_SEC;
+    while (!(booted = fph_guest_console_has(a, name, "Linux version")) &&
+           g_get_monotonic_time() < end) {
+        g_usleep(G_USEC_PER_SEC / 2);
+    }
+    virDomainDestroy(dom);
+    virDomainFree(dom);
+    virConnectClose(conn);
+    if (!booted) {
+        tap_skip("KVM is there, but the guest's kernel printed nothing on "
+                 "its console in " G_STRINGIFY(KVM_PROBE_S) " s under it "
+                 "(nested KVM that does not run guests)", "%s", what);
+        goto restore;
+    }
+    lab->kvm = true;
+    reuse(lab, name, seed);
+    lab->kvm = false;
+
+ restore:
+    CHECK(kvm_without_namespace(lab, conf, true, &err),
+          "%s: both hosts' libvirtd restarted with " QEMU_CONF " as before",
+          name);
+}
+
 static const struct {
     const char *name;
     void (*run)(FphLab *lab, const char *seed);
@@ -518,6 +754,8 @@ static const struct {
     { "pressure", case_pressure, "106" },
     { "restart", case_restart_source, "107" },
     { "link", case_link_down, "108" },
+    { "reuse", case_reuse, "109" },
+    { "reuse-kvm", case_reuse_kvm, "110" },
 };
 
 /* e2e-faults [CASE...]: all cases, or those named */
@@ -537,7 +775,7 @@ main(int argc, char **argv)
         }
         if (i == G_N_ELEMENTS(cases)) {
             fprintf(stderr, "e2e-faults: unknown case '%s' (cases: cancel, kill, "
-                    "nodriver, pause, pressure, restart, link)\n", argv[j]);
+                    "nodriver, pause, pressure, restart, link, reuse, reuse-kvm)\n", argv[j]);
             return 64;
         }
     }

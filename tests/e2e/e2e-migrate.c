@@ -888,7 +888,7 @@ run_variant(FphLab *lab, const char *name, bool hinted, const char *seed)
 
 /*
  * Twenty migrations back and forth, every other one with
- * --free-page-hint: each hinted one must hint pages (QEMU patch 9: a
+ * --free-page-hint: each hinted one must hint pages (QEMU patch 3: a
  * migration that completed while the guest hinted used to leave the next
  * host deaf to the guest's hints, silently and for good), each one
  * without the flag none, and the pattern verifies after every one.
