@@ -86,7 +86,7 @@ name_index(const char *const *names, int n, const char *name)
     return -1;
 }
 
-static double
+double
 csv_field(char **fields, int i)
 {
     return fields[i][0] ? g_ascii_strtod(fields[i], NULL) : NAN;

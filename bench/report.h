@@ -77,6 +77,9 @@ typedef struct {
     double med, min, max;
 } Stat;
 
+/* Field i of a CSV line split at its commas: a number, or NaN if empty */
+double csv_field(char **fields, int i);
+
 /* The Stat of values (doubles; NaN left out); sorts them */
 Stat stat_values(GArray *values);
 /* One table cell: " MED (MIN–MAX) |" in fmt, or " n/a |" */

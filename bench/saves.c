@@ -59,12 +59,6 @@ saves_csv_append(FILE *f, const SaveRun *r)
     fflush(f);
 }
 
-static double
-field(char **fields, int i)
-{
-    return fields[i][0] ? g_ascii_strtod(fields[i], NULL) : NAN;
-}
-
 bool
 saves_csv_read(const char *out, GArray *saves)
 {
@@ -104,12 +98,12 @@ saves_csv_read(const char *out, GArray *saves)
         r.hint = g_str_equal(f[2], "yes");
         r.format = g_str_equal(f[3], save_format_names[SAVE_FORMAT_RAW]) ?
                    SAVE_FORMAT_RAW : SAVE_FORMAT_SPARSE;
-        r.in_use_mib = field(f, 4);
-        r.save_ms = field(f, 5);
-        r.restore_ms = field(f, 6);
-        r.apparent_mib = field(f, 7);
-        r.allocated_mib = field(f, 8);
-        r.hinted_mib = field(f, 9);
+        r.in_use_mib = csv_field(f, 4);
+        r.save_ms = csv_field(f, 5);
+        r.restore_ms = csv_field(f, 6);
+        r.apparent_mib = csv_field(f, 7);
+        r.allocated_mib = csv_field(f, 8);
+        r.hinted_mib = csv_field(f, 9);
         g_array_append_val(saves, r);
     }
     return true;
