@@ -201,6 +201,9 @@ bool fph_kv_u64(const char *text, const char *key, guint64 *value);
  * --completed --rawstats`: field name -> value string. */
 GHashTable *fph_jobinfo_completed(FphHost *host, const char *dom,
                                   GError **error);
+/* The same for the active job (completed false) or the completed one */
+GHashTable *fph_jobinfo(FphHost *host, const char *dom, bool completed,
+                        GError **error);
 bool fph_jobinfo_u64(GHashTable *info, const char *field, guint64 *value);
 
 GQuark fph_lab_error_quark(void);

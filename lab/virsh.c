@@ -108,6 +108,12 @@ fph_qmp(FphHost *host, const char *dom, const char *cmd, GError **error)
 GHashTable *
 fph_jobinfo_completed(FphHost *host, const char *dom, GError **error)
 {
+    return fph_jobinfo(host, dom, true, error);
+}
+
+GHashTable *
+fph_jobinfo(FphHost *host, const char *dom, bool completed, GError **error)
+{
     g_autoptr(GHashTable) info = g_hash_table_new_full(g_str_hash, g_str_equal,
                                                       g_free, g_free);
     g_autofree char *out = NULL;
@@ -115,11 +121,12 @@ fph_jobinfo_completed(FphHost *host, const char *dom, GError **error)
     g_auto(GStrv) lines = NULL;
     size_t i;
 
-    if (fph_virsh(host, &out, &err, "domjobinfo", "--completed", "--rawstats",
-                  dom, NULL) != 0) {
+    if (fph_virsh(host, &out, &err, "domjobinfo", "--rawstats", dom,
+                  completed ? "--completed" : NULL, NULL) != 0) {
         g_set_error(error, FPH_LAB_ERROR, 0,
-                    "virsh domjobinfo --completed %s on host %s failed: %s",
-                    dom, host->name, err ? err : "");
+                    "virsh domjobinfo%s %s on host %s failed: %s",
+                    completed ? " --completed" : "", dom, host->name,
+                    err ? err : "");
         return NULL;
     }
     lines = g_strsplit(out, "\n", 0);

@@ -265,6 +265,9 @@ virsh_job_join(VirshJob *job, const char *name, int timeout_s)
 {
     gint64 end = g_get_monotonic_time() + timeout_s * G_USEC_PER_SEC;
 
+    if (job->joined) {
+        return job->joined_rc;
+    }
     while (!g_atomic_int_get(&job->done) && g_get_monotonic_time() < end) {
         g_usleep(G_USEC_PER_SEC / 5);
     }
@@ -273,7 +276,9 @@ virsh_job_join(VirshJob *job, const char *name, int timeout_s)
     }
     g_thread_join(job->thread);
     job->thread = NULL;
-    return g_get_monotonic_time() < end ? job->rc : -1;
+    job->joined = true;
+    job->joined_rc = g_get_monotonic_time() < end ? job->rc : -1;
+    return job->joined_rc;
 }
 
 void

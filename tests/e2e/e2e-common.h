@@ -104,6 +104,8 @@ typedef struct {
     int rc;
     char *out;
     char *err;
+    bool joined;
+    int joined_rc;
 } VirshJob;
 
 /* Wait up to 60 s until FROM has a job (a migration, a save) for NAME */
@@ -112,7 +114,8 @@ bool wait_job(FphHost *from, const char *name, GError **error);
 VirshJob *virsh_job_start(FphHost *host, const char *const *argv);
 
 /* Wait up to timeout_s for the job to end; its exit status, or -1 if it
- * did not end (then the domain NAME's job is aborted and waited for). */
+ * did not end (then the domain NAME's job is aborted and waited for).
+ * Once joined, the job gives the same result again. */
 int virsh_job_join(VirshJob *job, const char *name, int timeout_s);
 
 void virsh_job_free(VirshJob *job);

@@ -27,6 +27,9 @@
  * 15. the guest reuses pages it reported before QEMU applies the hints
  *     (the balloon's IOThread stopped meanwhile), under TCG and, where KVM
  *     runs the guest, under KVM.
+ * 16. the migration is cancelled in the bulk stage, and in the iterations
+ *     after it (case 1 cancels it in the hint wait);
+ * 17. the destination's libvirtd is restarted in the hint phase.
  * Case 5, twenty migrations back and forth, is in e2e-migrate.
  *
  * Output is TAP.  The lab is torn down at the end, also on failure (the
@@ -57,11 +60,11 @@
  * started */
 static VirshJob *
 migrate_start_mode(FphHost *from, FphHost *to, const char *name,
-                   const char *wait_ms, bool p2p)
+                   const char *wait_ms, const char *mib_s, bool p2p)
 {
     const char *argv[] = {
         "migrate", "--live", "--free-page-hint", "--free-page-hint-wait",
-        wait_ms, "--bandwidth", SLOW_MIB_S, name, to->remote_uri, to->migrate_uri,
+        wait_ms, "--bandwidth", mib_s, name, to->remote_uri, to->migrate_uri,
         p2p ? "--p2p" : NULL, NULL
     };
 
@@ -71,7 +74,7 @@ migrate_start_mode(FphHost *from, FphHost *to, const char *name,
 static VirshJob *
 migrate_start(FphHost *from, FphHost *to, const char *name, const char *wait_ms)
 {
-    return migrate_start_mode(from, to, name, wait_ms, false);
+    return migrate_start_mode(from, to, name, wait_ms, SLOW_MIB_S, false);
 }
 
 
@@ -158,7 +161,8 @@ migrate_again(FphHost *from, FphHost *to, const char *name, const char *seed)
 
 /* The fault of case 1: the job is cancelled */
 static bool
-fault_abort(FphHost *from, FphHost *to G_GNUC_UNUSED, const char *name)
+fault_abort(FphLab *lab G_GNUC_UNUSED, FphHost *from,
+            FphHost *to G_GNUC_UNUSED, const char *name)
 {
     return tap(fph_virsh(from, NULL, NULL, "domjobabort", name, NULL) == 0, NULL,
                "%s: virsh domjobabort in the hint phase", name);
@@ -166,8 +170,8 @@ fault_abort(FphHost *from, FphHost *to G_GNUC_UNUSED, const char *name)
 
 /* The fault of case 2: the destination QEMU is killed */
 static bool
-fault_kill_destination(FphHost *from G_GNUC_UNUSED, FphHost *to,
-                       const char *name)
+fault_kill_destination(FphLab *lab G_GNUC_UNUSED, FphHost *from G_GNUC_UNUSED,
+                       FphHost *to, const char *name)
 {
     pid_t pid = fph_host_qemu_pid(to, name);
 
@@ -176,30 +180,32 @@ fault_kill_destination(FphHost *from G_GNUC_UNUSED, FphHost *to,
                "phase", name, (int)pid, to->name);
 }
 
+/* The fault of case 17: the destination's libvirtd is restarted */
+static bool
+fault_restart_destination(FphLab *lab, FphHost *from G_GNUC_UNUSED,
+                          FphHost *to, const char *name)
+{
+    g_autoptr(GError) err = NULL;
+    bool killed = false;
+
+    return tap(fph_lab_restart_daemon(lab, to, &killed, &err), err,
+               "%s: libvirtd of host %s (the destination) restarted in the "
+               "hint phase%s", name, to->name,
+               killed ? " (it ignored SIGTERM for 60 s: killed)" : "");
+}
+
 /*
- * Cases 1 and 2: FAULT in the hint phase makes the migration fail with
- * an error that contains WANT; the guest keeps running on A, gets its
- * pages back, is intact, and migrates the next time.
+ * How a failed migration of NAME from A to B ends: JOB fails with an
+ * error that contains WANT; the guest keeps running on A, gets the pages
+ * it reported back (MemFree BEFORE), is intact, and migrates the next
+ * time.  NAME is destroyed on both hosts afterwards.
  */
 static void
-case_failed_migration(FphLab *lab, const char *name, const char *seed,
-                      bool (*fault)(FphHost *from, FphHost *to, const char *name),
-                      const char *want)
+after_failure(FphHost *a, FphHost *b, const char *name, const char *seed,
+              guint64 before, VirshJob *job, const char *want)
 {
-    FphHost *a = fph_lab_host(lab, "A");
-    FphHost *b = fph_lab_host(lab, "B");
-    g_autoptr(VirshJob) job = NULL;
-    guint64 before = 0;
-    int rc;
+    int rc = virsh_job_join(job, name, 300);
 
-    if (!prepare(lab, a, name, seed, &before)) {
-        return;
-    }
-    job = migrate_start(a, b, name, HINT_WAIT_MS);
-    if (check_hint_phase(a, name, before)) {
-        fault(a, b, name);
-    }
-    rc = virsh_job_join(job, name, 300);
     tap(rc > 0 && job->err && strstr(job->err, want), NULL,
         "%s: virsh migrate fails: %s", name,
         job->err ? g_strstrip(job->err) : "(no error)");
@@ -214,6 +220,32 @@ case_failed_migration(FphLab *lab, const char *name, const char *seed,
     fph_virsh(a, NULL, NULL, "destroy", name, NULL);
 }
 
+/*
+ * Cases 1 and 2: FAULT in the hint phase makes the migration fail with
+ * an error that contains WANT; the guest keeps running on A, gets its
+ * pages back, is intact, and migrates the next time.
+ */
+static void
+case_failed_migration(FphLab *lab, const char *name, const char *seed,
+                      bool (*fault)(FphLab *lab, FphHost *from, FphHost *to,
+                                    const char *name),
+                      const char *want)
+{
+    FphHost *a = fph_lab_host(lab, "A");
+    FphHost *b = fph_lab_host(lab, "B");
+    g_autoptr(VirshJob) job = NULL;
+    guint64 before = 0;
+
+    if (!prepare(lab, a, name, seed, &before)) {
+        return;
+    }
+    job = migrate_start(a, b, name, HINT_WAIT_MS);
+    if (check_hint_phase(a, name, before)) {
+        fault(lab, a, b, name);
+    }
+    after_failure(a, b, name, seed, before, job, want);
+}
+
 static void
 case_cancel(FphLab *lab, const char *seed)
 {
@@ -225,6 +257,108 @@ case_kill_destination(FphLab *lab, const char *seed)
 {
     case_failed_migration(lab, "fault-kill", seed, fault_kill_destination,
                           "error:");
+}
+
+/* Case 17: the destination's libvirtd restarted in the hint phase: the
+ * client (virsh) loses its connection to B and the migration fails; B's
+ * libvirtd, started again, finds the incoming migration unfinished and
+ * kills its QEMU */
+static void
+case_restart_destination(FphLab *lab, const char *seed)
+{
+    case_failed_migration(lab, "fault-restart-dst", seed,
+                          fault_restart_destination, "error:");
+}
+
+/* Wait up to timeout_s until FIELD of the active job of NAME on HOST
+ * (virsh domjobinfo --rawstats) is at least MIN; *seen is its last value */
+static bool
+wait_job_field(FphHost *host, const char *name, const char *field,
+               guint64 min, int timeout_s, guint64 *seen)
+{
+    gint64 end = g_get_monotonic_time() + timeout_s * G_USEC_PER_SEC;
+
+    *seen = 0;
+    while (g_get_monotonic_time() < end) {
+        g_autoptr(GHashTable) info = fph_jobinfo(host, name, false, NULL);
+
+        if (info && fph_jobinfo_u64(info, field, seen) && *seen >= min) {
+            return true;
+        }
+        g_usleep(G_USEC_PER_SEC / 5);
+    }
+    return false;
+}
+
+#define DIRTY_PID "/run/fph-dirty.pid"
+/*
+ * Case 16: virsh domjobabort in the states after the hint wait (case 1
+ * aborts in the wait): in the bulk stage, once 32 MiB went out at 4
+ * MiB/s after the guest's report; and in the iterations after it, once
+ * QEMU synced the dirty bitmap three times, while the guest rewrites 64
+ * MiB at 32 MiB/s and the migration may send 16 MiB/s (it cannot
+ * converge).  Each ends as case 1.
+ */
+static void
+abort_in(FphLab *lab, const char *name, const char *seed, bool iterations)
+{
+    FphHost *a = fph_lab_host(lab, "A");
+    FphHost *b = fph_lab_host(lab, "B");
+    g_autoptr(VirshJob) job = NULL;
+    g_autoptr(GError) err = NULL;
+    const char *const dirty[] = {
+        "/bin/sh", "-c", "/bin/fph-guest dirty 64 32 900 </dev/null >/dev/null "
+        "2>&1 & echo $! >" DIRTY_PID, NULL
+    };
+    const char *const undirty[] = {
+        "/bin/sh", "-c", "kill $(cat " DIRTY_PID ")", NULL
+    };
+    guint64 before = 0;
+    guint64 seen = 0;
+
+    if (!prepare(lab, a, name, seed, &before)) {
+        return;
+    }
+    if (iterations &&
+        !CHECK(fph_guest_run(a, name, dirty, 0, 60, NULL, &err),
+               "%s: the guest rewrites 64 MiB at 32 MiB/s", name)) {
+        fph_virsh(a, NULL, NULL, "destroy", name, NULL);
+        return;
+    }
+    job = migrate_start_mode(a, b, name, "10000", iterations ? "16" : SLOW_MIB_S,
+                             false);
+    if (check_hint_phase(a, name, before)) {
+        bool reached = iterations ?
+            wait_job_field(a, name, "memory_iteration", 3, 600, &seen) :
+            wait_job_field(a, name, "memory_processed", 32ULL << 20, 300, &seen);
+
+        if (tap(reached, NULL, iterations ?
+                "%s: the migration iterates (dirty bitmap synced %" G_GUINT64_FORMAT
+                " times)" : "%s: the bulk stage runs (%" G_GUINT64_FORMAT
+                " bytes sent)", name, seen)) {
+            tap(fph_virsh(a, NULL, NULL, "domjobabort", name, NULL) == 0, NULL,
+                "%s: virsh domjobabort in the %s", name,
+                iterations ? "iterations" : "bulk stage");
+        }
+    }
+    if (iterations) {
+        virsh_job_join(job, name, 300);
+        CHECK(fph_guest_run(a, name, undirty, 0, 60, NULL, &err),
+              "%s: the guest stops rewriting memory", name);
+    }
+    after_failure(a, b, name, seed, before, job, "canceled");
+}
+
+static void
+case_abort_bulk(FphLab *lab, const char *seed)
+{
+    abort_in(lab, "fault-abort-bulk", seed, false);
+}
+
+static void
+case_abort_iterations(FphLab *lab, const char *seed)
+{
+    abort_in(lab, "fault-abort-iter", seed, true);
 }
 
 /* Wait up to timeout_s until NAME is gone from HOST */
@@ -265,7 +399,7 @@ case_link_down(FphLab *lab, const char *seed)
     if (!prepare(lab, a, name, seed, &before)) {
         return;
     }
-    job = migrate_start_mode(a, b, name, HINT_WAIT_MS, true);
+    job = migrate_start_mode(a, b, name, HINT_WAIT_MS, SLOW_MIB_S, true);
     if (check_hint_phase(a, name, before)) {
         CHECK(fph_host_link(a, false, &err),
               "%s: A's end of the link goes down in the hint phase", name);
@@ -754,6 +888,9 @@ static const struct {
     { "pressure", case_pressure, "106" },
     { "restart", case_restart_source, "107" },
     { "link", case_link_down, "108" },
+    { "restart-destination", case_restart_destination, "113" },
+    { "abort-bulk", case_abort_bulk, "111" },
+    { "abort-iterations", case_abort_iterations, "112" },
     { "reuse", case_reuse, "109" },
     { "reuse-kvm", case_reuse_kvm, "110" },
 };
@@ -774,8 +911,11 @@ main(int argc, char **argv)
             }
         }
         if (i == G_N_ELEMENTS(cases)) {
-            fprintf(stderr, "e2e-faults: unknown case '%s' (cases: cancel, kill, "
-                    "nodriver, pause, pressure, restart, link, reuse, reuse-kvm)\n", argv[j]);
+            fprintf(stderr, "e2e-faults: unknown case '%s' (cases:", argv[j]);
+            for (i = 0; i < G_N_ELEMENTS(cases); i++) {
+                fprintf(stderr, " %s", cases[i].name);
+            }
+            fprintf(stderr, ")\n");
             return 64;
         }
     }
