@@ -83,8 +83,9 @@ need_root() {
 
 # remove_tree DIR: remove DIR, first unmounting what is mounted below it.
 # A root mmdebstrap was making when it was killed (the end of a session,
-# ^C) keeps the /proc, /sys and /dev/pts mounts mmdebstrap made in it: a
-# plain rm -rf would walk into them.  Deepest mount points first; rm does
+# ^C) kept the /proc, /sys and /dev/pts mounts mmdebstrap made in it until
+# root_make ran it in a mount namespace of its own; a checkout made before
+# may still have them, and a plain rm -rf would walk into them.  Deepest mount points first; rm does
 # not cross into a mount that is still there.
 remove_tree() {
     local dir m

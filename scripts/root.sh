@@ -47,9 +47,12 @@ root_make() {
     remove_tree "$new"
     # --variant=apt: essential packages and apt, the rest named here.  The
     # root's apt sources are the derived ones (with deb-src, for
-    # build-dep); manual pages and documentation are left out.
+    # build-dep); manual pages and documentation are left out.  It runs
+    # in a mount namespace of its own: the /proc, /sys and /dev mounts it
+    # makes in the new root end with it, also when it is killed, instead
+    # of staying on the machine below the checkout.
     # shellcheck disable=SC2086
-    mmdebstrap --variant=apt --verbose \
+    unshare --mount --propagation private -- mmdebstrap --variant=apt --verbose \
         --include="$(echo $FPH_ROOT_PACKAGES | tr ' ' ',')" \
         --dpkgopt='path-exclude=/usr/share/man/*' \
         --dpkgopt='path-exclude=/usr/share/doc/*' \
