@@ -21,7 +21,9 @@ fph_guest_xml(FphLab *lab, const char *name, unsigned int mem_mib,
      * cloud kernel flavour hangs at boot without it), the host's QEMU from
      * its package, the guest agent's socket where libvirt puts it.  No <iothreads> and
      * no <driver iothread>: libvirt assigns the IOThread free page hinting
-     * needs itself. */
+     * needs itself.  A reboot restarts the guest in the same QEMU, as
+     * virt-install's default does (e2e-faults reboots and resets guests
+     * while they migrate). */
     return g_strdup_printf(
         "<domain type='%s'>\n"
         "  <name>%s</name>\n"
@@ -39,7 +41,7 @@ fph_guest_xml(FphLab *lab, const char *name, unsigned int mem_mib,
         "  </features>\n"
         "  <clock offset='utc'/>\n"
         "  <on_poweroff>destroy</on_poweroff>\n"
-        "  <on_reboot>destroy</on_reboot>\n"
+        "  <on_reboot>restart</on_reboot>\n"
         "  <on_crash>destroy</on_crash>\n"
         "  <devices>\n"
         "    <emulator>/usr/bin/qemu-system-x86_64</emulator>\n"

@@ -87,6 +87,11 @@ bool fph_lab_set_link(FphLab *lab, const char *rate, const char *delay,
 /* Take HOST's end of the link down or up */
 bool fph_host_link(FphHost *host, bool up, GError **error);
 
+/* A socket (socket(2)'s domain and type) in HOST's network namespace, as
+ * a program running in HOST makes it: its addresses, its link; -1 on
+ * error.  The caller closes it. */
+int fph_host_socket(FphHost *host, int domain, int type, GError **error);
+
 /* TO's remote URI with the certificate of a client that another CA
  * signed (for virsh run on the other host): TO must refuse it. */
 char *fph_host_bad_client_uri(FphHost *to);

@@ -39,6 +39,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/ptrace.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -459,6 +460,49 @@ host_enter(FphHost *h)
     }
     close(root);
     return chdir("/");
+}
+
+typedef struct {
+    FphHost *host;
+    int domain;
+    int type;
+    int fd;
+    int err;
+} HostSocket;
+
+/* The thread of fph_host_socket(): setns(2) moves the calling thread
+ * only, and a socket stays in the namespace it was made in */
+static gpointer
+host_socket_thread(gpointer data)
+{
+    HostSocket *hs = data;
+    char path[64];
+    int ns;
+
+    snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)hs->host->holder);
+    ns = open(path, O_RDONLY | O_CLOEXEC);
+    if (ns < 0 || setns(ns, CLONE_NEWNET) < 0 ||
+        (hs->fd = socket(hs->domain, hs->type | SOCK_CLOEXEC, 0)) < 0) {
+        hs->err = errno;
+    }
+    if (ns >= 0) {
+        close(ns);
+    }
+    return NULL;
+}
+
+int
+fph_host_socket(FphHost *host, int domain, int type, GError **error)
+{
+    HostSocket hs = { .host = host, .domain = domain, .type = type, .fd = -1 };
+
+    g_thread_join(g_thread_new("fph-host-socket", host_socket_thread, &hs));
+    if (hs.fd < 0) {
+        g_set_error(error, FPH_LAB_ERROR, 0,
+                    "cannot make a socket in the network namespace of host %s: %s",
+                    host->name, g_strerror(hs.err));
+    }
+    return hs.fd;
 }
 
 static void
