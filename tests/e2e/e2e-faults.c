@@ -29,7 +29,11 @@
  *     runs the guest, under KVM.
  * 16. the migration is cancelled in the bulk stage, and in the iterations
  *     after it (case 1 cancels it in the hint wait);
- * 17. the destination's libvirtd is restarted in the hint phase.
+ * 17. the destination's libvirtd is restarted in the hint phase;
+ * 18. the guest is reset, and 19. reboots itself, in the hint phase;
+ * 20. what reaches the destination's incoming port is not a migration
+ *     stream, or a real one cut short;
+ * 21. case 6 twenty times in a row.
  * Case 5, twenty migrations back and forth, is in e2e-migrate.
  *
  * Output is TAP.  The lab is torn down at the end, also on failure (the
@@ -40,7 +44,11 @@
 
 #include "e2e-common.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 
 #define FAULT_GUEST_MIB 1024
 #define FAULT_FREED_MIB "512"
@@ -109,6 +117,14 @@ check_hint_phase(FphHost *host, const char *name, guint64 before)
                  G_GUINT64_FORMAT " MiB)", name, low >> 10, before >> 10);
 }
 
+/* NAME destroyed on both hosts, wherever it is */
+static void
+destroy_on(FphHost *one, FphHost *other, const char *name)
+{
+    fph_virsh(one, NULL, NULL, "destroy", name, NULL);
+    fph_virsh(other, NULL, NULL, "destroy", name, NULL);
+}
+
 /* NAME is defined or runs on HOST */
 static bool
 listed(FphHost *host, const char *name)
@@ -140,23 +156,33 @@ completes_on(VirshJob *job, FphHost *from, FphHost *to, const char *name)
             to->name, job->err && *job->err ? g_strstrip(job->err) : "no error")) {
         return true;
     }
-    fph_virsh(from, NULL, NULL, "destroy", name, NULL);
-    fph_virsh(to, NULL, NULL, "destroy", name, NULL);
+    destroy_on(from, to, name);
     return false;
 }
 
-/* A hinted migration of NAME that succeeds, after the fault */
+/* A hinted migration of NAME that succeeds after the fault, and in which
+ * the guest hints again (the destination's completed job counts the
+ * pages) */
 static bool
 migrate_again(FphHost *from, FphHost *to, const char *name, const char *seed)
 {
     g_autoptr(GError) err = NULL;
+    g_autoptr(GHashTable) info = NULL;
     const char *const extra[] = { "--free-page-hint", "--free-page-hint-wait",
                                   "10000", NULL };
+    guint64 pages = 0;
 
-    return CHECK(fph_migrate(from, to, name, extra, &err),
-                 "%s: the next migration %s -> %s (--free-page-hint) succeeds",
-                 name, from->name, to->name) &&
-           verify_on(to, name, seed, FAULT_ALLOC_MIN_MIB);
+    if (!CHECK(fph_migrate(from, to, name, extra, &err),
+               "%s: the next migration %s -> %s (--free-page-hint) succeeds",
+               name, from->name, to->name)) {
+        return false;
+    }
+    info = fph_jobinfo_completed(to, name, &err);
+    CHECK(info && fph_jobinfo_u64(info, "memory_free_page_hint_pages", &pages) &&
+          pages > 0,
+          "%s: the guest hints again in it: %" G_GUINT64_FORMAT " pages hinted",
+          name, pages);
+    return verify_on(to, name, seed, FAULT_ALLOC_MIN_MIB);
 }
 
 /* The fault of case 1: the job is cancelled */
@@ -216,8 +242,7 @@ after_failure(FphHost *a, FphHost *b, const char *name, const char *seed,
             migrate_again(a, b, name, seed);
         }
     }
-    fph_virsh(b, NULL, NULL, "destroy", name, NULL);
-    fph_virsh(a, NULL, NULL, "destroy", name, NULL);
+    destroy_on(b, a, name);
 }
 
 /*
@@ -417,8 +442,7 @@ case_link_down(FphLab *lab, const char *seed)
             migrate_again(a, b, name, seed);
         }
     }
-    fph_virsh(b, NULL, NULL, "destroy", name, NULL);
-    fph_virsh(a, NULL, NULL, "destroy", name, NULL);
+    destroy_on(b, a, name);
 }
 
 /* Case 3: no balloon driver in the guest, the flag given */
@@ -480,8 +504,7 @@ case_no_driver(FphLab *lab, const char *seed)
     tap(ok, err, "%s: with the driver loaded again, B -> A hints %" G_GUINT64_FORMAT
         " pages", name, pages);
     verify_on(a, name, seed, FAULT_ALLOC_MIN_MIB);
-    fph_virsh(a, NULL, NULL, "destroy", name, NULL);
-    fph_virsh(b, NULL, NULL, "destroy", name, NULL);
+    destroy_on(a, b, name);
 }
 
 /*
@@ -554,8 +577,7 @@ case_pause(FphLab *lab, const char *seed)
               "%s writes then frees 512 MiB again on B", name);
         pause_migration(b, a, name, seed, before, false);
     }
-    fph_virsh(a, NULL, NULL, "destroy", name, NULL);
-    fph_virsh(b, NULL, NULL, "destroy", name, NULL);
+    destroy_on(a, b, name);
 }
 
 /* Case 6: the guest allocates most of its free memory in the hint phase */
@@ -620,8 +642,7 @@ case_restart_source(FphLab *lab, const char *seed)
                "%s: libvirtd of host A restarted in the hint phase%s", name,
                killed ? " (it ignored SIGTERM for 60 s: killed)" : "")) {
         virsh_job_join(job, name, 300);
-        fph_virsh(a, NULL, NULL, "destroy", name, NULL);
-        fph_virsh(b, NULL, NULL, "destroy", name, NULL);
+        destroy_on(a, b, name);
         return;
     }
     virsh_job_join(job, name, 300);
@@ -640,8 +661,7 @@ case_restart_source(FphLab *lab, const char *seed)
     if (!tap(on_a, NULL,
              "%s runs on host A only after the restart (listed on B: %s)",
              name, listed(b, name) ? "yes" : "no")) {
-        fph_virsh(a, NULL, NULL, "destroy", name, NULL);
-        fph_virsh(b, NULL, NULL, "destroy", name, NULL);
+        destroy_on(a, b, name);
         return;
     }
     CHECK(fph_guest_wait_agent_on(a, name, 120, &err),
@@ -650,8 +670,7 @@ case_restart_source(FphLab *lab, const char *seed)
     if (verify_on(a, name, seed, FAULT_ALLOC_MIN_MIB)) {
         migrate_again(a, b, name, seed);
     }
-    fph_virsh(a, NULL, NULL, "destroy", name, NULL);
-    fph_virsh(b, NULL, NULL, "destroy", name, NULL);
+    destroy_on(a, b, name);
 }
 
 /* "IO iothreadN", the name of the thread of the IOThread that libvirt
@@ -876,6 +895,462 @@ case_reuse_kvm(FphLab *lab, const char *seed)
           name);
 }
 
+#define BOOT_ID "/proc/sys/kernel/random/boot_id"
+
+/* The guest kernel's boot id (a new one at every boot) of NAME on HOST */
+static char *
+guest_boot_id(FphHost *host, const char *name, int timeout_s, GError **error)
+{
+    g_autofree char *out = NULL;
+
+    if (!fph_guest_run(host, name, BUSYBOX("cat", BOOT_ID), 0, timeout_s, &out,
+                       error)) {
+        return NULL;
+    }
+    return g_strdup(g_strstrip(out));
+}
+
+/* Wait up to timeout_s until the agent of NAME on HOST answers from a
+ * boot other than OLD */
+static bool
+wait_booted_again(FphHost *host, const char *name, const char *old, int timeout_s)
+{
+    gint64 end = g_get_monotonic_time() + timeout_s * G_USEC_PER_SEC;
+
+    while (g_get_monotonic_time() < end) {
+        g_autofree char *id = guest_boot_id(host, name, 10, NULL);
+
+        if (id && *id && !g_str_equal(id, old)) {
+            return true;
+        }
+        g_usleep(G_USEC_PER_SEC);
+    }
+    return false;
+}
+
+/*
+ * Cases 18 (RESET true) and 19: the guest is reset, or reboots itself,
+ * while it holds the pages it reported.  `virsh reset` is refused while
+ * the migration runs: the migration job admits no other job that changes
+ * the domain, and libvirt gives up waiting for it after 30 s (libvirt's
+ * behaviour for every such API during a migration); the reset itself is
+ * then asked of QEMU with QMP system_reset, which is what virsh reset
+ * sends.  Case 19's guest calls reboot(2) (busybox reboot -f).  The
+ * guest boots again in the same QEMU (<on_reboot>restart</on_reboot>),
+ * writes its pattern again while the migration runs, and the migration
+ * is let go at full speed: it completes (the guest runs on B only) or
+ * fails cleanly (the guest runs on A only); wherever the guest is, its
+ * pattern and free memory verify, and it hints again in the next
+ * migration.
+ */
+static void
+reboot_in_hint_phase(FphLab *lab, const char *name, const char *seed, bool reset)
+{
+    FphHost *a = fph_lab_host(lab, "A");
+    FphHost *b = fph_lab_host(lab, "B");
+    g_autoptr(VirshJob) job = NULL;
+    g_autoptr(GError) err = NULL;
+    g_autofree char *old = NULL;
+    const char *const reboot[] = {
+        "/bin/sh", "-c", "(sleep 1; /bin/busybox reboot -f) </dev/null "
+        ">/dev/null 2>&1 &", NULL
+    };
+    FphHost *on = NULL;
+    guint64 before = 0;
+    bool booted = false;
+    int rc;
+
+    if (!prepare(lab, a, name, seed, &before)) {
+        return;
+    }
+    old = guest_boot_id(a, name, 60, &err);
+    if (!CHECK(old && *old, "%s: its boot id is %s", name, old ? old : "?")) {
+        fph_virsh(a, NULL, NULL, "destroy", name, NULL);
+        return;
+    }
+    job = migrate_start(a, b, name, HINT_WAIT_MS);
+    if (check_hint_phase(a, name, before)) {
+        bool done;
+
+        if (reset) {
+            g_autofree char *refusal = NULL;
+            g_autoptr(JsonNode) ret = NULL;
+
+            rc = fph_virsh(a, NULL, &refusal, "reset", name, NULL);
+            tap(rc > 0 && refusal && strstr(refusal, "state change lock"), NULL,
+                "%s: virsh reset in the hint phase is refused while the "
+                "migration runs: %s", name,
+                refusal ? g_strstrip(refusal) : "(no error)");
+            ret = fph_qmp(a, name, "{\"execute\":\"system_reset\"}", &err);
+            done = CHECK(ret != NULL, "%s: the guest is reset in the hint phase "
+                         "(QMP system_reset)", name);
+        } else {
+            done = CHECK(fph_guest_run(a, name, reboot, 0, 60, NULL, &err),
+                         "%s: the guest reboots itself in the hint phase "
+                         "(reboot -f)", name);
+        }
+        booted = done &&
+            tap(wait_booted_again(a, name, old, 300), NULL,
+                "%s boots again on host A while the migration runs, and its "
+                "agent answers", name) &&
+            CHECK(fill_and_free(a, name, seed, FAULT_FREED_MIB, &err) &&
+                  (before = guest_memfree(a, name, &err)) > 0,
+                  "%s: the guest fills 256 MiB with its pattern again, writes "
+                  "then frees 512 MiB: MemFree %" G_GUINT64_FORMAT " MiB", name,
+                  before >> 10);
+        fph_virsh(a, NULL, NULL, "migrate-setspeed", name, FAST_MIB_S, NULL);
+    }
+    rc = virsh_job_join(job, name, 600);
+    if (rc == 0 && runs_only_on(b, a, name)) {
+        on = b;
+    } else if (rc > 0 && runs_only_on(a, b, name)) {
+        on = a;
+    }
+    if (!tap(on != NULL, NULL, "%s: the migration %s: %s", name,
+             on == b ? "completes and the guest runs on B only" :
+             on == a ? "fails and the guest runs on A only" :
+             "neither completes nor fails cleanly",
+             job->err && *job->err ? g_strstrip(job->err) : "no error") ||
+        !booted) {
+        destroy_on(a, b, name);
+        return;
+    }
+    if (on == a) {
+        check_memfree_back(a, name, before);
+    }
+    if (verify_on(on, name, seed, FAULT_ALLOC_MIN_MIB)) {
+        migrate_again(on, fph_host_peer(lab, on), name, seed);
+    }
+    destroy_on(a, b, name);
+}
+
+static void
+case_reset(FphLab *lab, const char *seed)
+{
+    reboot_in_hint_phase(lab, "fault-reset", seed, true);
+}
+
+static void
+case_reboot(FphLab *lab, const char *seed)
+{
+    reboot_in_hint_phase(lab, "fault-reboot", seed, false);
+}
+
+/*
+ * Case 20: what reaches the destination's incoming migration port is not
+ * the source's migration.  The destination QEMU listens on B's loopback
+ * (virsh migrate --listen-address 127.0.0.1); the source connects to the
+ * same port on B's link address, where the relay below listens instead.
+ * GARBAGE: the relay sends bytes that are not a migration stream to the
+ * destination, waits until the destination closes that connection, then
+ * closes the source's.  Otherwise the relay passes the first FORWARD
+ * bytes of the source's stream on (both ways), then closes both ends: a
+ * real stream, truncated.
+ */
+#define GARBAGE_PORT 49300
+#define RELAY_TIMEOUT_S 300
+
+typedef struct {
+    int listen_fd;      /* on B's link address */
+    int dst_fd;         /* to the destination QEMU, on B's loopback */
+    guint64 forward;    /* 0: garbage */
+    guint64 passed;     /* bytes the destination got */
+    bool dst_closed;    /* the destination closed the connection first */
+    char *error;        /* what went wrong in the relay */
+} Relay;
+
+/* Wait up to RELAY_TIMEOUT_S for EVENTS on FD */
+static bool
+relay_poll(int fd, short events)
+{
+    struct pollfd p = { .fd = fd, .events = events };
+
+    return poll(&p, 1, RELAY_TIMEOUT_S * 1000) == 1;
+}
+
+static bool
+relay_send(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+
+        if (n <= 0) {
+            return false;
+        }
+        buf += n;
+        len -= n;
+    }
+    return true;
+}
+
+static gpointer
+relay_thread(gpointer data)
+{
+    Relay *r = data;
+    struct sockaddr_in dst = {
+        .sin_family = AF_INET,
+        .sin_port = htons(GARBAGE_PORT),
+        .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+    };
+    char buf[65536];
+    int src = -1;
+
+    if (!relay_poll(r->listen_fd, POLLIN) ||
+        (src = accept(r->listen_fd, NULL, NULL)) < 0) {
+        r->error = g_strdup_printf("the source did not connect in %d s",
+                                   RELAY_TIMEOUT_S);
+        return NULL;
+    }
+    if (connect(r->dst_fd, (struct sockaddr *)&dst, sizeof(dst)) < 0) {
+        r->error = g_strdup_printf("cannot connect to the destination QEMU: %s",
+                                   g_strerror(errno));
+        close(src);
+        return NULL;
+    }
+    if (r->forward == 0) {
+        size_t i;
+
+        for (i = 0; i < sizeof(buf); i++) {
+            buf[i] = "fph: this is not a migration stream\n"[i % 37];
+        }
+        /* The destination may close before it took all of it */
+        while (r->passed < (1 << 20) && relay_send(r->dst_fd, buf, sizeof(buf))) {
+            r->passed += sizeof(buf);
+        }
+        /* The destination closes its end once it gave up: EOF or reset */
+        while (relay_poll(r->dst_fd, POLLIN)) {
+            ssize_t n = recv(r->dst_fd, buf, sizeof(buf), 0);
+
+            if (n <= 0) {
+                r->dst_closed = true;
+                break;
+            }
+        }
+    } else {
+        struct pollfd p[2] = {
+            { .fd = src, .events = POLLIN }, { .fd = r->dst_fd, .events = POLLIN },
+        };
+
+        while (r->passed < r->forward && poll(p, 2, RELAY_TIMEOUT_S * 1000) > 0) {
+            if (p[0].revents) {
+                ssize_t n = recv(src, buf, MIN(sizeof(buf), r->forward - r->passed), 0);
+
+                if (n <= 0 || !relay_send(r->dst_fd, buf, n)) {
+                    break;
+                }
+                r->passed += n;
+            }
+            if (p[1].revents) {
+                ssize_t n = recv(r->dst_fd, buf, sizeof(buf), 0);
+
+                if (n <= 0) {
+                    r->dst_closed = true;
+                    break;
+                }
+                if (!relay_send(src, buf, n)) {
+                    break;
+                }
+            }
+        }
+    }
+    close(r->dst_fd);
+    r->dst_fd = -1;
+    close(src);
+    return NULL;
+}
+
+/* The relay's sockets in B; its thread, started */
+static GThread *
+relay_start(FphHost *b, Relay *r, GError **error)
+{
+    struct sockaddr_in addr = {
+        .sin_family = AF_INET,
+        .sin_port = htons(GARBAGE_PORT),
+    };
+    int one = 1;
+
+    if (inet_pton(AF_INET, b->addr, &addr.sin_addr) != 1) {
+        g_set_error(error, FPH_LAB_ERROR, 0, "bad address of host %s: %s",
+                    b->name, b->addr);
+        return NULL;
+    }
+    r->listen_fd = fph_host_socket(b, AF_INET, SOCK_STREAM, error);
+    if (r->listen_fd < 0) {
+        return NULL;
+    }
+    r->dst_fd = fph_host_socket(b, AF_INET, SOCK_STREAM, error);
+    if (r->dst_fd < 0) {
+        return NULL;
+    }
+    if (setsockopt(r->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+        bind(r->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
+        listen(r->listen_fd, 1) < 0) {
+        g_set_error(error, FPH_LAB_ERROR, 0, "cannot listen on %s:%d in host %s: %s",
+                    b->addr, GARBAGE_PORT, b->name, g_strerror(errno));
+        return NULL;
+    }
+    return g_thread_new("fph-relay", relay_thread, r);
+}
+
+/* The log of NAME's QEMU on HOST (/var/log/libvirt/qemu), or "" */
+static char *
+qemu_log(FphHost *host, const char *name)
+{
+    g_autofree char *rel = g_strdup_printf("/var/log/libvirt/qemu/%s.log", name);
+    g_autofree char *path = fph_host_path(host, rel);
+    g_autofree char *log = NULL;
+
+    if (!g_file_get_contents(path, &log, NULL, NULL)) {
+        return g_strdup("");
+    }
+    return g_steal_pointer(&log);
+}
+
+/* WANT: what libvirt reports from the destination QEMU (exit-on-error
+ * false keeps that QEMU running to answer query-migrate); IN_LOG: what
+ * QEMU writes to its log besides, or NULL */
+static void
+garbage(FphLab *lab, const char *name, const char *seed, guint64 forward,
+        const char *want, const char *in_log)
+{
+    FphHost *a = fph_lab_host(lab, "A");
+    FphHost *b = fph_lab_host(lab, "B");
+    g_autoptr(VirshJob) job = NULL;
+    g_autoptr(GError) err = NULL;
+    g_autofree char *uri = g_strdup_printf("tcp://%s:%d", b->addr, GARBAGE_PORT);
+    g_autofree char *log = NULL;
+    const char *argv[] = {
+        "migrate", "--live", "--free-page-hint", "--free-page-hint-wait",
+        "10000", "--listen-address", "127.0.0.1", name, b->remote_uri, uri, NULL
+    };
+    Relay r = { .listen_fd = -1, .dst_fd = -1, .forward = forward };
+    GThread *relay;
+    guint64 before = 0;
+    const char *line;
+
+    if (!prepare(lab, a, name, seed, &before)) {
+        return;
+    }
+    relay = relay_start(b, &r, &err);
+    if (CHECK(relay != NULL, "%s: a relay listens on B's %s", name, uri + 6)) {
+        job = virsh_job_start(a, argv);
+        g_thread_join(relay);
+        if (forward == 0) {
+            tap(r.error == NULL && r.dst_closed, NULL,
+                "%s: the destination QEMU closed the connection after %"
+                G_GUINT64_FORMAT " bytes that are not a migration stream%s%s",
+                name, r.passed, r.error ? ": " : "", r.error ? r.error : "");
+        } else {
+            tap(r.error == NULL && r.passed == forward, NULL,
+                "%s: the first %" G_GUINT64_FORMAT " bytes of the source's stream "
+                "reached the destination QEMU, then the relay closed both ends%s%s",
+                name, r.passed, r.error ? ": " : "", r.error ? r.error : "");
+        }
+        after_failure(a, b, name, seed, before, job, want);
+        if (in_log) {
+            log = qemu_log(b, name);
+            line = strstr(log, in_log);
+            tap(line != NULL, NULL, "%s: the destination QEMU's log says: %.*s",
+                name, line ? (int)strcspn(line, "\n") : 0,
+                line ? line : "(nothing)");
+        }
+    } else {
+        fph_virsh(a, NULL, NULL, "destroy", name, NULL);
+    }
+    if (r.listen_fd >= 0) {
+        close(r.listen_fd);
+    }
+    if (r.dst_fd >= 0) {
+        close(r.dst_fd);
+    }
+    g_free(r.error);
+}
+
+static void
+case_garbage(FphLab *lab, const char *seed)
+{
+    garbage(lab, "fault-garbage", seed, 0,
+            "Message from the destination host: operation failed: job "
+            "'migration in' failed: load of migration failed: Invalid argument",
+            "Not a migration stream");
+}
+
+static void
+case_truncated(FphLab *lab, const char *seed)
+{
+    garbage(lab, "fault-truncated", seed, 16 << 20,
+            "Message from the destination host: operation failed: job "
+            "'migration in' failed: load of migration failed: Input/output error",
+            NULL);
+}
+
+/*
+ * Case 21 (case 6, twenty times in a row): one guest migrates back and
+ * forth twenty times, and in every hint phase it allocates, writes and
+ * verifies 85% of the memory it had free before, while its driver holds
+ * the pages it reported (MemFree below 60% of before): at least 25% of
+ * that memory can only come from the reported pages that the balloon's
+ * shrinker hands back.  Every migration completes; the pattern and free
+ * memory verify at the end; no OOM kill.
+ */
+#define PRESSURE_ROUNDS 20
+
+static void
+case_pressure_repeated(FphLab *lab, const char *seed)
+{
+    const char *name = "fault-pressure20";
+    FphHost *from = fph_lab_host(lab, "A");
+    g_autoptr(GError) err = NULL;
+    g_autofree char *dmesg = NULL;
+    guint64 before = 0;
+    int i;
+
+    if (!prepare(lab, from, name, seed, &before)) {
+        return;
+    }
+    for (i = 1; i <= PRESSURE_ROUNDS; i++) {
+        FphHost *to = fph_host_peer(lab, from);
+        g_autoptr(VirshJob) job = NULL;
+        g_autofree char *mib = g_strdup_printf("%" G_GUINT64_FORMAT,
+                                               (before >> 10) * 85 / 100);
+        g_autofree char *out = NULL;
+        guint64 done = 0;
+        guint64 low = 0;
+
+        job = migrate_start(from, to, name, HINT_WAIT_MS);
+        if (!wait_memfree_below(from, name, before * 6 / 10, 300, &low, &err) ||
+            !fph_guest_run(from, name, GUEST("alloc", mib), 0, 600, &out, &err) ||
+            !fph_kv_u64(out, "alloc_verified", &done) ||
+            done != ((before >> 10) * 85 / 100) << 20) {
+            tap(false, err, "%s: round %d: the guest holds its reported pages "
+                "(MemFree %" G_GUINT64_FORMAT " MiB) and allocates %s MiB", name, i,
+                low >> 10, mib);
+            virsh_job_join(job, name, 600);
+            break;
+        }
+        fph_virsh(from, NULL, NULL, "migrate-setspeed", name, FAST_MIB_S, NULL);
+        if (!completes_on(job, from, to, name)) {
+            return;
+        }
+        tap(true, NULL, "%s: round %d, %s -> %s: the guest held its reported "
+            "pages (MemFree %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
+            " MiB), allocated, wrote and verified %s MiB meanwhile", name, i,
+            from->name, to->name, low >> 10, before >> 10, mib);
+        from = to;
+        before = guest_memfree(from, name, &err);
+        if (before == 0) {
+            tap(false, err, "%s: MemFree on host %s", name, from->name);
+            break;
+        }
+    }
+    CHECK(fph_guest_run(from, name, BUSYBOX("dmesg"), 0, 60, &dmesg, &err) &&
+          !strstr(dmesg, "Out of memory") && !strstr(dmesg, "oom-kill") &&
+          !strstr(dmesg, "invoked oom-killer"),
+          "%s: no OOM kill in the guest's kernel log", name);
+    verify_on(from, name, seed, FAULT_ALLOC_MIN_MIB);
+    destroy_on(from, fph_host_peer(lab, from), name);
+}
+
 static const struct {
     const char *name;
     void (*run)(FphLab *lab, const char *seed);
@@ -891,6 +1366,11 @@ static const struct {
     { "restart-destination", case_restart_destination, "113" },
     { "abort-bulk", case_abort_bulk, "111" },
     { "abort-iterations", case_abort_iterations, "112" },
+    { "reset", case_reset, "114" },
+    { "reboot", case_reboot, "115" },
+    { "garbage", case_garbage, "116" },
+    { "truncated", case_truncated, "117" },
+    { "pressure-x20", case_pressure_repeated, "118" },
     { "reuse", case_reuse, "109" },
     { "reuse-kvm", case_reuse_kvm, "110" },
 };
