@@ -163,8 +163,11 @@ poller_thread(gpointer data)
 
 /* ---- the guest ---- */
 
+/* The guest's in-use memory (MemTotal - MemFree) and, if free_mib is not
+ * NULL, its MemFree, in MiB */
 static bool
-guest_in_use_mib(FphHost *host, const char *name, double *mib, GError **error)
+guest_in_use_mib(FphHost *host, const char *name, double *mib,
+                 double *free_mib, GError **error)
 {
     g_autofree char *out = NULL;
     guint64 total, free_kb;
@@ -178,6 +181,9 @@ guest_in_use_mib(FphHost *host, const char *name, double *mib, GError **error)
         return false;
     }
     *mib = (total - free_kb) / 1024.0;
+    if (free_mib) {
+        *free_mib = free_kb / 1024.0;
+    }
     return true;
 }
 
@@ -414,7 +420,7 @@ one_run(FphLab *lab, const Options *o, const char *name, FphHost **cur,
     if (r->sc == SC_WORKLOAD && !workload_start(from, name, o, error)) {
         return false;
     }
-    if (!guest_in_use_mib(from, name, &r->in_use_mib, error)) {
+    if (!guest_in_use_mib(from, name, &r->in_use_mib, NULL, error)) {
         return false;
     }
     if (r->sc == SC_WORKLOAD && !workload_read(from, name, &t1, &w1, error)) {
@@ -596,15 +602,16 @@ bench_saves(FphLab *lab, const Options *o, unsigned int gib, GArray *saves,
             };
 
             if (!guest_dirty_free(a, name, gib, run, error) ||
-                !guest_in_use_mib(a, name, &r.in_use_mib, error) ||
+                !guest_in_use_mib(a, name, &r.in_use_mib, &r.mem_free_mib, error) ||
                 !save_once(a, conn, dom, name, &r, error)) {
                 goto cleanup;
             }
             printf("[bench] save %uG %-6s %-5s run %u: save %.0f ms, restore "
                    "%.0f ms, image %.0f MiB (%.0f MiB allocated), hinted %.0f "
-                   "MiB, in-use %.0f MiB\n", gib, save_format_names[r.format],
-                   r.hint ? "hint" : "plain", run, r.save_ms, r.restore_ms,
-                   r.apparent_mib, r.allocated_mib, r.hinted_mib, r.in_use_mib);
+                   "MiB, in-use %.0f MiB, MemFree %.0f MiB\n", gib,
+                   save_format_names[r.format], r.hint ? "hint" : "plain", run,
+                   r.save_ms, r.restore_ms, r.apparent_mib, r.allocated_mib,
+                   r.hinted_mib, r.in_use_mib, r.mem_free_mib);
             g_array_append_val(saves, r);
             saves_csv_append(csv, &r);
         }

@@ -15,9 +15,11 @@ const char *const save_format_names[SAVE_FORMAT_LAST] = {
     "raw", "sparse",
 };
 
-#define SAVES_HEADER "size_gib,run,hint,format,in_use_mib,save_ms," \
+/* saves.csv before 2026-12-05 had no mem_free_mib */
+#define SAVES_HEADER_NO_FREE "size_gib,run,hint,format,in_use_mib,save_ms," \
     "restore_ms,apparent_mib,allocated_mib,hinted_mib"
-#define SAVES_FIELDS 10
+#define SAVES_HEADER SAVES_HEADER_NO_FREE ",mem_free_mib"
+#define SAVES_FIELDS 11
 
 FILE *
 saves_csv_open(const char *out)
@@ -55,6 +57,7 @@ saves_csv_append(FILE *f, const SaveRun *r)
     num(f, r->apparent_mib);
     num(f, r->allocated_mib);
     num(f, r->hinted_mib);
+    num(f, r->mem_free_mib);
     fputc('\n', f);
     fflush(f);
 }
@@ -66,6 +69,7 @@ saves_csv_read(const char *out, GArray *saves)
     g_autofree char *text = NULL;
     g_autoptr(GError) err = NULL;
     g_auto(GStrv) lines = NULL;
+    guint fields = SAVES_FIELDS;
     int i;
 
     if (!g_file_test(file, G_FILE_TEST_EXISTS)) {
@@ -76,7 +80,9 @@ saves_csv_read(const char *out, GArray *saves)
         return false;
     }
     lines = g_strsplit(text, "\n", -1);
-    if (!lines[0] || !g_str_equal(lines[0], SAVES_HEADER)) {
+    if (lines[0] && g_str_equal(lines[0], SAVES_HEADER_NO_FREE)) {
+        fields = SAVES_FIELDS - 1;
+    } else if (!lines[0] || !g_str_equal(lines[0], SAVES_HEADER)) {
         g_printerr("%s: %s is not a saves.csv of this benchmark\n",
                    g_get_prgname(), file);
         return false;
@@ -85,7 +91,7 @@ saves_csv_read(const char *out, GArray *saves)
         g_auto(GStrv) f = g_strsplit(lines[i], ",", -1);
         SaveRun r = { 0 };
 
-        if (g_strv_length(f) != SAVES_FIELDS ||
+        if (g_strv_length(f) != fields ||
             (!g_str_equal(f[2], "yes") && !g_str_equal(f[2], "no")) ||
             (!g_str_equal(f[3], save_format_names[SAVE_FORMAT_RAW]) &&
              !g_str_equal(f[3], save_format_names[SAVE_FORMAT_SPARSE]))) {
@@ -104,6 +110,7 @@ saves_csv_read(const char *out, GArray *saves)
         r.apparent_mib = csv_field(f, 7);
         r.allocated_mib = csv_field(f, 8);
         r.hinted_mib = csv_field(f, 9);
+        r.mem_free_mib = fields > 10 ? csv_field(f, 10) : NAN;
         g_array_append_val(saves, r);
     }
     return true;
@@ -121,6 +128,21 @@ static double
 s_ratio(const SaveRun *r)
 {
     return r->in_use_mib > 0 ? r->allocated_mib / r->in_use_mib : NAN;
+}
+/* The free memory the driver did not hint (all of it without hints) */
+static double
+s_not_hinted(const SaveRun *r)
+{
+    return r->mem_free_mib - (r->hint ? r->hinted_mib : 0);
+}
+/* The allocated size against the in-use memory plus what was free but
+ * not hinted: issue 14's allowance */
+static double
+s_ratio_allowed(const SaveRun *r)
+{
+    double base = r->in_use_mib + s_not_hinted(r);
+
+    return base > 0 ? r->allocated_mib / base : NAN;
 }
 
 static Stat
@@ -141,6 +163,21 @@ save_stat(GArray *saves, unsigned int gib, bool hint, SaveFormat format,
         g_array_append_val(v, x);
     }
     return stat_values(v);
+}
+
+/* A row of the targets' table: WHAT of GIB's hinted sparse saves */
+static void
+target_row(FILE *f, unsigned int gib, const char *what, Stat st)
+{
+    char med[32] = "n/a";
+
+    if (st.n) {
+        g_snprintf(med, sizeof(med), "%.2f", st.med);
+    }
+    fprintf(f, "| %u GiB sparse, hinted: %s ≤ %.1f | %s | %s |\n", gib, what,
+            SAVE_TARGET_RATIO, med,
+            st.n == 0 ? "not measured" :
+            st.med <= SAVE_TARGET_RATIO ? "**met**" : "**missed**");
 }
 
 void
@@ -181,8 +218,9 @@ write_saves_summary(const char *out, GArray *saves)
             "`sparse`.  Median (min–max) of the runs (saves.csv); image sizes "
             "from stat(2): apparent (st_size) and allocated (st_blocks).\n\n");
     fprintf(f, "| size | format | hints | in-use MiB | image MiB | allocated "
-            "MiB | allocated / in-use | save s | restore s | hinted MiB |\n");
-    fprintf(f, "|---|---|---|---|---|---|---|---|---|---|\n");
+            "MiB | allocated / in-use | save s | restore s | hinted MiB | free, "
+            "not hinted MiB |\n");
+    fprintf(f, "|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (k = 0; k < sizes->len; k++) {
         unsigned int gib = g_array_index(sizes, unsigned int, k);
 
@@ -202,28 +240,26 @@ write_saves_summary(const char *out, GArray *saves)
                 md_stat(f, save_stat(saves, gib, hint, fmt, s_save), "%.1f");
                 md_stat(f, save_stat(saves, gib, hint, fmt, s_restore), "%.1f");
                 md_stat(f, save_stat(saves, gib, hint, fmt, s_hinted), "%.0f");
+                md_stat(f, save_stat(saves, gib, hint, fmt, s_not_hinted), "%.0f");
                 fputc('\n', f);
             }
         }
     }
 
-    fprintf(f, "\nTarget (issue 14): with hints, the allocated size of a "
-            "sparse image is at most %.1f times the guest's in-use memory "
-            "(here without the allowance for memory the driver cannot hint, "
-            "so a met target holds with it too).\n\n", SAVE_TARGET_RATIO);
+    fprintf(f, "\nTargets: with hints, the allocated size of a sparse image "
+            "is at most %.1f times the guest's in-use memory (issue 16), and at "
+            "most %.1f times the in-use memory plus the free memory the driver "
+            "did not hint (issue 14's allowance; MemFree before the save less "
+            "the hinted bytes).\n\n", SAVE_TARGET_RATIO, SAVE_TARGET_RATIO);
     fprintf(f, "| target | median | result |\n|---|---|---|\n");
     for (k = 0; k < sizes->len; k++) {
         unsigned int gib = g_array_index(sizes, unsigned int, k);
-        Stat st = save_stat(saves, gib, true, SAVE_FORMAT_SPARSE, s_ratio);
-        char med[32] = "n/a";
 
-        if (st.n) {
-            g_snprintf(med, sizeof(med), "%.2f", st.med);
-        }
-        fprintf(f, "| %u GiB sparse, hinted: allocated / in-use ≤ %.1f | %s | "
-                "%s |\n", gib, SAVE_TARGET_RATIO, med,
-                st.n == 0 ? "not measured" :
-                st.med <= SAVE_TARGET_RATIO ? "**met**" : "**missed**");
+        target_row(f, gib, "allocated / in-use",
+                   save_stat(saves, gib, true, SAVE_FORMAT_SPARSE, s_ratio));
+        target_row(f, gib, "allocated / (in-use + free not hinted)",
+                   save_stat(saves, gib, true, SAVE_FORMAT_SPARSE,
+                             s_ratio_allowed));
     }
     fclose(f);
 }
