@@ -429,9 +429,10 @@ host_start_holder(FphLab *lab, FphHost *h, GError **error)
 /* ---- running programs in a host -------------------------------------- */
 
 /* In a child: enter the namespaces of HOST's holder and its root.  The
- * root of the holder's mount namespace is still the machine's (the lab
- * runs chrooted in the build root; pivot_root moved only that root), so
- * after setns() the child takes the holder's root directory itself. */
+ * holder made its host's root the root of its mount namespace
+ * (pivot_root, as in_root does for the build root), so setns() already
+ * gives the child that root; taking the holder's root directory besides
+ * keeps the child in the host should that ever not hold. */
 static int
 host_enter(FphHost *h)
 {

@@ -118,7 +118,16 @@ in_root() {
         mkdir -p "$prefix" "$r$short_prefix" "$run" "$r$short_run"
         mount --bind "$prefix" "$r$short_prefix"
         mount --bind "$run" "$r$short_run"
-        exec chroot "$r" "$@"
+        # pivot_root, not chroot: the root becomes the root of the mount
+        # namespace, so that a process entering a namespace made from this
+        # one (setns(2) gives it that namespace'"'"'s root) lands in the
+        # root, and in a lab host'"'"'s namespace in that host'"'"'s root: libvirt
+        # makes the device nodes of each QEMU'"'"'s /dev that way
+        cd "$r"
+        pivot_root . .
+        umount -l .
+        cd /
+        exec "$@"
     ' sh "$FPH_ROOT" "$FPH_TOP" "$FPH_PREFIX_DIR" "$FPH_PREFIX" \
         "$FPH_RUN_DIR" "$FPH_RUN" "${userns[*]}" /usr/bin/env -i \
         PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
