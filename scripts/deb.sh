@@ -203,14 +203,90 @@ deb_project() {
     stamp_set "$stamp" "$want"
 }
 
+# deb_tools: fph's own programs that the packages need (pkg/), from a
+# build of fph's programs without the lab, which needs no patched libvirt
+# in the prefix: ./fph deb works without ./fph build
+FPH_DEB_TOOLS=$FPH_BASE_BUILD/own-nolab
+deb_tools() {
+    if [ ! -f "$FPH_DEB_TOOLS/build.ninja" ]; then
+        rm -rf "$FPH_DEB_TOOLS"
+        meson setup "$FPH_DEB_TOOLS" "$FPH_TOP" -Dlab=disabled \
+            -Dfph_build="$FPH_BASE_BUILD" > "$FPH_DEB_TOOLS.log" 2>&1 ||
+            { tail -20 "$FPH_DEB_TOOLS.log" >&2; die "meson setup of fph's package tools failed"; }
+    fi
+    ninja -C "$FPH_DEB_TOOLS" pkg/fph-pyconst >> "$FPH_DEB_TOOLS.log" 2>&1 ||
+        { tail -20 "$FPH_DEB_TOOLS.log" >&2; die "building fph-pyconst failed"; }
+}
+
+# deb_python: python3-libvirt with the names of fph's libvirt
+# (docs/packages.md, "The Python binding").  Debian's archive serves no
+# file of the libvirt-python source package, so the binding cannot be
+# rebuilt against fph's libvirt-dev.  Debian 13's binary package is taken
+# instead, and libvirt.py, which its build generated from Debian's libvirt
+# API description, gets the flags and field names that fph's description
+# (libvirt-dev's libvirt-api.xml) adds, as the generator writes them
+# (fph-pyconst).  The compiled module stays Debian's: fph adds no function
+# to libvirt's API.  Version +fph1, a changelog entry, md5sums anew.
+deb_python() {
+    local dir=$FPH_DEB/python dev deb version py names date
+    dev=$(find "$(deb_dir libvirt)" -maxdepth 1 -name 'libvirt-dev_*.deb' -print -quit)
+    [ -n "$dev" ] || die "no libvirt-dev package of fph's libvirt in $(deb_dir libvirt): the Python binding takes its API description from it"
+    deb_tools
+    rm -rf "$dir"
+    mkdir -p "$dir/debian-own"
+    (cd "$dir/debian-own" && apt-get -q download python3-libvirt) > "$dir.log" 2>&1 ||
+        { tail -20 "$dir.log" >&2; die "downloading Debian's python3-libvirt failed"; }
+    deb=$(find "$dir/debian-own" -name 'python3-libvirt_*.deb' -print -quit)
+    version=$(dpkg-deb -f "$deb" Version)
+    dpkg-deb -R "$deb" "$dir/unpack"
+    dpkg-deb -x "$dev" "$dir/api"
+    py=$dir/unpack/usr/lib/python3/dist-packages/libvirt.py
+    "$FPH_DEB_TOOLS/pkg/fph-pyconst" "$dir/api/usr/share/libvirt/api/libvirt-api.xml" "$py" \
+        > "$dir/names" 2>> "$dir.log" ||
+        { tail -5 "$dir.log" >&2; die "fph-pyconst failed on Debian's libvirt.py"; }
+    [ -s "$dir/names" ] || die "Debian's python3-libvirt $version has every name of fph's libvirt: nothing to add"
+    {
+        printf '\n# Added by fph (%s%s): the names of fph'"'"'s libvirt %s that\n' \
+            "$version" "$FPH_DEB_SUFFIX" "$(dpkg-deb -f "$dev" Version)"
+        printf '# this module, generated from Debian'"'"'s libvirt, lacks.\n'
+        cat "$dir/names"
+    } >> "$py"
+    sed -i "s/^Version: .*/Version: $version$FPH_DEB_SUFFIX/" "$dir/unpack/DEBIAN/control"
+    date=$(LC_ALL=C date -u -R -d "@$(deb_date libvirt)")
+    names=$(sed -n 's/ = .*//p' "$dir/names" | tr '\n' ' ')
+    {
+        printf 'libvirt-python (%s%s) %s; urgency=medium\n\n' "$version" "$FPH_DEB_SUFFIX" \
+            "$(zcat "$dir/unpack/usr/share/doc/python3-libvirt/changelog.Debian.gz" | head -1 | cut -d' ' -f3 | tr -d ';')"
+        printf '  * fph: libvirt.py gets the names of fph'"'"'s libvirt, from its\n'
+        printf '    libvirt-api.xml: %s\n' "$names" | fold -s -w 72 |
+            sed -e 's/ *$//' -e '2,$s/^/    /'
+        printf '\n -- %s <%s>  %s\n\n' "$FPH_GIT_NAME" "$FPH_GIT_EMAIL" "$date"
+        zcat "$dir/unpack/usr/share/doc/python3-libvirt/changelog.Debian.gz"
+    } | gzip -9n > "$dir/changelog.gz"
+    mv "$dir/changelog.gz" "$dir/unpack/usr/share/doc/python3-libvirt/changelog.Debian.gz"
+    (cd "$dir/unpack" && find usr -type f -exec md5sum {} + | LC_ALL=C sort -k2 > DEBIAN/md5sums)
+    # the same inputs make the same package (and the hosts are not made
+    # again): every file dated as the libvirt packages' changelog entry
+    find "$dir/unpack" -exec touch -h -d "$date" {} +
+    SOURCE_DATE_EPOCH=$(deb_date libvirt) dpkg-deb --root-owner-group -Zxz -b "$dir/unpack" \
+        "$dir/python3-libvirt_$version${FPH_DEB_SUFFIX}_$(dpkg-deb -f "$deb" Architecture).deb" \
+        >> "$dir.log" 2>&1 || { tail -5 "$dir.log" >&2; die "packing python3-libvirt failed"; }
+    rm -rf "$dir/unpack" "$dir/api"
+    log "deb: python3-libvirt $version$FPH_DEB_SUFFIX with $(wc -l < "$dir/names") names of fph's libvirt"
+    lintian_tags "$dir"/*.deb | LC_ALL=C sort -u > "$dir/lintian.fph"
+    lintian_tags "$deb" | LC_ALL=C sort -u > "$dir/lintian.debian"
+    lintian_only_fph python3-libvirt "$dir/lintian.fph" "$dir/lintian.debian" \
+        "$dir.lintian"
+}
+
 # deb_repo: a flat apt repository of the built packages in $FPH_DEB_REPO,
 # unsigned: hosts add it as "deb [trusted=yes] file:DIR ./" and pin its
 # origin, fph, above Debian's (docs/packages.md)
 deb_repo() {
     rm -rf "$FPH_DEB_REPO"
     mkdir -p "$FPH_DEB_REPO"
-    find "$(deb_dir libvirt)" "$(deb_dir qemu)" -maxdepth 1 -name '*.deb' \
-        ! -name '*-dbgsym_*' -exec cp -t "$FPH_DEB_REPO" {} +
+    find "$(deb_dir libvirt)" "$(deb_dir qemu)" "$FPH_DEB/python" -maxdepth 1 \
+        -name '*.deb' ! -name '*-dbgsym_*' -exec cp -t "$FPH_DEB_REPO" {} +
     (cd "$FPH_DEB_REPO" &&
         dpkg-scanpackages --multiversion . /dev/null > Packages 2> scan.log &&
         gzip -9nk Packages &&
@@ -232,7 +308,7 @@ deb_lintian() {
     dir=$(deb_dir "$project")
     own=$dir/debian-own
     local -a debs names
-    local f version line
+    local f version
     mapfile -t debs < <(find "$dir" -maxdepth 1 -name '*.deb' ! -name '*-dbgsym_*' | LC_ALL=C sort)
     [ ${#debs[@]} -gt 0 ] || die "no $project packages to check in $dir"
     version=$(dpkg-deb -f "${debs[0]}" Version)
@@ -249,21 +325,29 @@ deb_lintian() {
     log "deb: lintian over ${#debs[@]} $project packages and Debian's own build of $version"
     lintian_tags "${debs[@]}" | LC_ALL=C sort -u > "$dir/lintian.fph"
     lintian_tags "$own"/*.deb | LC_ALL=C sort -u > "$dir/lintian.debian"
-    # a tag of fph's is Debian's too when it is the same but for the
-    # version suffix in a file name lintian quotes
-    : > "$dir.lintian"
+    lintian_only_fph "$project packages" "$dir/lintian.fph" "$dir/lintian.debian" \
+        "$dir.lintian"
+}
+
+# lintian_only_fph WHAT FPH DEBIAN OUT: the tags in the list FPH that the
+# list DEBIAN (Debian's own build) lacks, into OUT, and said; fails on an
+# error among them.  A tag of fph's is Debian's too when it is the same
+# but for the version suffix in a file name lintian quotes.
+lintian_only_fph() {
+    local what=$1 fph=$2 debian=$3 out=$4 line
+    : > "$out"
     while IFS= read -r line; do
-        grep -qxF -- "${line//"$FPH_DEB_SUFFIX"/}" "$dir/lintian.debian" ||
-            printf '%s\n' "$line" >> "$dir.lintian"
-    done < "$dir/lintian.fph"
-    if [ -s "$dir.lintian" ]; then
-        log "deb: lintian tags of fph's $project packages that Debian's own build does not have:"
-        sed 's/^/    /' "$dir.lintian" >&2
+        grep -qxF -- "${line//"$FPH_DEB_SUFFIX"/}" "$debian" ||
+            printf '%s\n' "$line" >> "$out"
+    done < "$fph"
+    if [ -s "$out" ]; then
+        log "deb: lintian tags of fph's $what that Debian's own build does not have:"
+        sed 's/^/    /' "$out" >&2
     else
-        log "deb: lintian: fph's $project packages have no tag Debian's own build does not have"
+        log "deb: lintian: fph's $what: no tag Debian's own build does not have"
     fi
-    ! grep -q '^E: ' "$dir.lintian" ||
-        die "lintian: fph's $project packages have errors Debian's own build of $version does not have (above)"
+    ! grep -q '^E: ' "$out" ||
+        die "lintian: fph's $what: errors Debian's own build does not have (above)"
 }
 
 # deb_checked PROJECT PROFILES: deb_lintian once for each build
@@ -301,5 +385,6 @@ build_debs() {
     deb_project qemu "$qemu_profiles"
     deb_checked libvirt ""
     deb_checked qemu "$qemu_profiles"
+    deb_python
     deb_repo
 }

@@ -711,6 +711,68 @@ check_tls_migration(FphLab *lab, const char *seed)
 }
 
 /*
+ * The Python binding of the hosts (python3-libvirt from fph's repository:
+ * Debian's module with the names of fph's libvirt, docs/packages.md) as a
+ * management application in Python uses it: a peer-to-peer migration over
+ * TLS with VIR_MIGRATE_FREE_PAGE_HINT and
+ * VIR_MIGRATE_PARAM_FREE_PAGE_HINT_WAIT, then the destination's completed
+ * job statistics by VIR_DOMAIN_JOB_MEMORY_FREE_PAGE_HINT_PAGES.  Run with
+ * the host's python3 in host A; a name the module lacks fails it with
+ * AttributeError.
+ */
+static const char python_migration[] =
+    "import sys, libvirt\n"
+    "name, dest, uri = sys.argv[1:4]\n"
+    "dom = libvirt.open('qemu:///system').lookupByName(name)\n"
+    "dom.migrateToURI3(dest, {libvirt.VIR_MIGRATE_PARAM_URI: uri,\n"
+    "                         libvirt.VIR_MIGRATE_PARAM_FREE_PAGE_HINT_WAIT: 10000},\n"
+    "                  libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PEER2PEER |\n"
+    "                  libvirt.VIR_MIGRATE_TLS | libvirt.VIR_MIGRATE_FREE_PAGE_HINT)\n"
+    "stats = libvirt.open(dest).lookupByName(name).jobStats(\n"
+    "    libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)\n"
+    "print('flag=%d pages=%d' % (libvirt.VIR_MIGRATE_FREE_PAGE_HINT,\n"
+    "      stats[libvirt.VIR_DOMAIN_JOB_MEMORY_FREE_PAGE_HINT_PAGES]))\n";
+
+static void
+check_python_migration(FphLab *lab, const char *seed)
+{
+    const char *name = "e2e-python";
+    FphHost *a = fph_lab_host(lab, "A");
+    FphHost *b = fph_lab_host(lab, "B");
+    const char *const argv[] = {
+        "/usr/bin/python3", "-c", python_migration, name, b->remote_uri,
+        b->migrate_uri, NULL
+    };
+    g_autoptr(GError) err = NULL;
+    g_autofree char *out = NULL;
+    g_autofree char *errout = NULL;
+    guint64 flag = 0;
+    guint64 pages = 0;
+    bool ok;
+    int rc;
+
+    if (!CHECK(fph_guest_boot(lab, a, name, 1024, true, &err) &&
+               fill_and_free(a, name, seed, "512", &err),
+               "%s boots on A (freePageHint='on'), fills 256 MiB with a "
+               "pattern, writes then frees 512 MiB", name)) {
+        return;
+    }
+    rc = fph_host_run(a, argv, &out, &errout);
+    /* read before tap() prints them: its arguments have no order */
+    ok = rc == 0 && out && fph_kv_u64(out, "flag", &flag) &&
+         fph_kv_u64(out, "pages", &pages) && flag == 1ULL << 21 && pages > 0;
+    if (tap(ok, NULL, "%s: python3 on host A migrates it with "
+            "libvirt.VIR_MIGRATE_FREE_PAGE_HINT (%" G_GUINT64_FORMAT ") and "
+            "reads libvirt.VIR_DOMAIN_JOB_MEMORY_FREE_PAGE_HINT_PAGES on B: %"
+            G_GUINT64_FORMAT " pages hinted%s%s", name, flag, pages,
+            rc != 0 ? ": " : "", rc != 0 && errout ? g_strstrip(errout) : "")) {
+        verify_on(b, name, seed, 300);
+    }
+    fph_virsh(b, NULL, NULL, "destroy", name, NULL);
+    fph_virsh(a, NULL, NULL, "destroy", name, NULL);
+}
+
+/*
  * A client whose certificate another CA signed is refused by B's
  * libvirtd: the TLS handshake fails, and B's log says why.
  */
@@ -985,6 +1047,7 @@ main(void)
     check_defined_domain(lab, "777");
     check_api_migration(lab, "31337");
     check_tls_migration(lab, "4433");
+    check_python_migration(lab, "3113");
     check_bad_client_certificate(lab);
     check_link_rate(lab, "1000");
     /* before host A is made to believe its QEMU lacks the switch */
