@@ -311,3 +311,10 @@ wait_job(FphHost *from, const char *name, GError **error)
                 "within 60 s", name, from->name);
     return false;
 }
+
+void
+destroy_on(FphHost *one, FphHost *other, const char *name)
+{
+    fph_virsh(one, NULL, NULL, "destroy", name, NULL);
+    fph_virsh(other, NULL, NULL, "destroy", name, NULL);
+}

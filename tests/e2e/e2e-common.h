@@ -119,4 +119,8 @@ VirshJob *virsh_job_start(FphHost *host, const char *const *argv);
 int virsh_job_join(VirshJob *job, const char *name, int timeout_s);
 
 void virsh_job_free(VirshJob *job);
+
+/* NAME destroyed on both hosts, wherever it is (errors ignored: it may
+ * be on one of them only, or on none) */
+void destroy_on(FphHost *one, FphHost *other, const char *name);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VirshJob, virsh_job_free)

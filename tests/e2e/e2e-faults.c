@@ -117,14 +117,6 @@ check_hint_phase(FphHost *host, const char *name, guint64 before)
                  G_GUINT64_FORMAT " MiB)", name, low >> 10, before >> 10);
 }
 
-/* NAME destroyed on both hosts, wherever it is */
-static void
-destroy_on(FphHost *one, FphHost *other, const char *name)
-{
-    fph_virsh(one, NULL, NULL, "destroy", name, NULL);
-    fph_virsh(other, NULL, NULL, "destroy", name, NULL);
-}
-
 /* NAME is defined or runs on HOST */
 static bool
 listed(FphHost *host, const char *name)

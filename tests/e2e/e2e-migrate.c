@@ -706,8 +706,7 @@ check_tls_migration(FphLab *lab, const char *seed)
               name, pages)) {
         verify_on(b, name, seed, 300);
     }
-    fph_virsh(b, NULL, NULL, "destroy", name, NULL);
-    fph_virsh(a, NULL, NULL, "destroy", name, NULL);
+    destroy_on(b, a, name);
 }
 
 /*
@@ -768,8 +767,7 @@ check_python_migration(FphLab *lab, const char *seed)
             rc != 0 ? ": " : "", rc != 0 && errout ? g_strstrip(errout) : "")) {
         verify_on(b, name, seed, 300);
     }
-    fph_virsh(b, NULL, NULL, "destroy", name, NULL);
-    fph_virsh(a, NULL, NULL, "destroy", name, NULL);
+    destroy_on(b, a, name);
 }
 
 /*
@@ -845,8 +843,7 @@ check_link_rate(FphLab *lab, const char *seed)
               "%s on host B: the pattern verifies", name);
     }
     CHECK(fph_lab_set_link(lab, NULL, NULL, &err), "the link unlimited again");
-    fph_virsh(b, NULL, NULL, "destroy", name, NULL);
-    fph_virsh(a, NULL, NULL, "destroy", name, NULL);
+    destroy_on(b, a, name);
 }
 
 static guint64
