@@ -35,6 +35,69 @@ csv_num(FILE *f, double v, const char *fmt)
     "libvirt_cost_ms,downtime_ms,sent_mib,hinted_mib,bandwidth_mib_s," \
     "sent_before_first_hint_mib,workload_units_s"
 
+char **
+provenance_read(const char *out)
+{
+    g_autofree char *file = g_build_filename(out, "provenance.txt", NULL);
+    g_autofree char *text = NULL;
+    g_auto(GStrv) lines = NULL;
+    GPtrArray *kept;
+    int i;
+
+    if (!g_file_get_contents(file, &text, NULL, NULL)) {
+        return NULL;
+    }
+    lines = g_strsplit(text, "\n", -1);
+    kept = g_ptr_array_new();
+    for (i = 0; lines[i]; i++) {
+        if (strchr(lines[i], ':')) {
+            g_ptr_array_add(kept, g_strdup(lines[i]));
+        }
+    }
+    g_ptr_array_add(kept, NULL);
+    return (char **)g_ptr_array_free(kept, FALSE);
+}
+
+void
+provenance_csv(FILE *f, const char *out)
+{
+    g_auto(GStrv) lines = provenance_read(out);
+    int i;
+
+    for (i = 0; lines && lines[i]; i++) {
+        fprintf(f, "# %s\n", lines[i]);
+    }
+}
+
+void
+provenance_md(FILE *f, const char *out)
+{
+    g_auto(GStrv) lines = provenance_read(out);
+    int i;
+
+    if (!lines || !lines[0]) {
+        fprintf(f, "## Provenance\n\nNot recorded (no provenance.txt: a "
+                "benchmark from before fph recorded it).\n\n");
+        return;
+    }
+    fprintf(f, "## Provenance\n\n| what | measured with |\n|---|---|\n");
+    for (i = 0; lines[i]; i++) {
+        g_auto(GStrv) kv = g_strsplit(lines[i], ":", 2);
+
+        fprintf(f, "| %s | %s |\n", g_strstrip(kv[0]), g_strstrip(kv[1]));
+    }
+    fputc('\n', f);
+}
+
+char **
+csv_skip_comments(char **lines)
+{
+    while (lines[0] && lines[0][0] == '#') {
+        lines++;
+    }
+    return lines;
+}
+
 /* runs.csv is written run by run, so that an interrupted benchmark keeps
  * what it measured (and --report can summarize it) */
 FILE *
@@ -47,6 +110,7 @@ csv_open(const Options *o)
         g_printerr("%s: cannot write %s: %s\n", g_get_prgname(), file, g_strerror(errno));
         return NULL;
     }
+    provenance_csv(f, o->out);
     fprintf(f, CSV_HEADER "\n");
     fflush(f);
     return f;
@@ -98,7 +162,8 @@ csv_read(Options *o, GArray *runs)
 {
     g_autofree char *file = g_build_filename(o->out, "runs.csv", NULL);
     g_autofree char *text = NULL;
-    g_auto(GStrv) lines = NULL;
+    g_auto(GStrv) all = NULL;
+    char **lines;
     g_autoptr(GError) err = NULL;
     int i, j;
 
@@ -106,7 +171,8 @@ csv_read(Options *o, GArray *runs)
         g_printerr("%s: %s\n", g_get_prgname(), err->message);
         return false;
     }
-    lines = g_strsplit(text, "\n", -1);
+    all = g_strsplit(text, "\n", -1);
+    lines = csv_skip_comments(all);
     if (!lines[0] || !g_str_equal(lines[0], CSV_HEADER)) {
         g_printerr("%s: %s is not a runs.csv of this benchmark\n", g_get_prgname(), file);
         return false;
@@ -129,7 +195,8 @@ csv_read(Options *o, GArray *runs)
         if (g_strv_length(f) != 18 ||
             (sc = name_index(sc_names, SC_LAST, f[0])) < 0 ||
             (mode = name_index(mode_names, MODE_LAST, f[2])) < 0) {
-            g_printerr("%s: %s:%d: unexpected line\n", g_get_prgname(), file, i + 1);
+            g_printerr("%s: %s:%d: unexpected line\n", g_get_prgname(), file,
+                       (int)(lines - all) + i + 1);
             return false;
         }
         r.sc = sc;
@@ -347,6 +414,7 @@ write_summary(const Options *o, GArray *runs, const char *started)
             "Raw data: `runs.csv`; timelines: `trace/`.\n\n",
             o->runs, o->hint_wait_ms, o->ws_mib, o->dirty_rate, o->churn_rate,
             o->guest_append ? o->guest_append : "(none)");
+    provenance_md(f, o->out);
     write_targets(f, o, runs);
 
     for (sc = 0; sc < SC_LAST; sc++) {

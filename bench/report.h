@@ -96,3 +96,17 @@ bool csv_read(Options *o, GArray *runs);
 void write_summary(const Options *o, GArray *runs, const char *started);
 /* plot.dat, plot.gp and the plots made by gnuplot */
 void write_plots(const Options *o, GArray *runs);
+
+/*
+ * Provenance: what a benchmark measured, as "key: value" lines that
+ * ./fph bench writes to provenance.txt in the output directory before the
+ * benchmark starts (fph's commit, the queues' hashes, the hosts' package
+ * versions, the kernels, the CPU).  Every CSV starts with them as "# "
+ * comment lines, and summary.md has them as a table.  A directory without
+ * provenance.txt (an older benchmark) gives neither.
+ */
+char **provenance_read(const char *out);
+void provenance_csv(FILE *f, const char *out);
+void provenance_md(FILE *f, const char *out);
+/* The first line of LINES that is not a "#" comment */
+char **csv_skip_comments(char **lines);

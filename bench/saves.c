@@ -32,6 +32,7 @@ saves_csv_open(const char *out)
                    g_strerror(errno));
         return NULL;
     }
+    provenance_csv(f, out);
     fprintf(f, SAVES_HEADER "\n");
     fflush(f);
     return f;
@@ -68,7 +69,8 @@ saves_csv_read(const char *out, GArray *saves)
     g_autofree char *file = g_build_filename(out, "saves.csv", NULL);
     g_autofree char *text = NULL;
     g_autoptr(GError) err = NULL;
-    g_auto(GStrv) lines = NULL;
+    g_auto(GStrv) all = NULL;
+    char **lines;
     guint fields = SAVES_FIELDS;
     int i;
 
@@ -79,7 +81,8 @@ saves_csv_read(const char *out, GArray *saves)
         g_printerr("%s: %s\n", g_get_prgname(), err->message);
         return false;
     }
-    lines = g_strsplit(text, "\n", -1);
+    all = g_strsplit(text, "\n", -1);
+    lines = csv_skip_comments(all);
     if (lines[0] && g_str_equal(lines[0], SAVES_HEADER_NO_FREE)) {
         fields = SAVES_FIELDS - 1;
     } else if (!lines[0] || !g_str_equal(lines[0], SAVES_HEADER)) {
@@ -96,7 +99,7 @@ saves_csv_read(const char *out, GArray *saves)
             (!g_str_equal(f[3], save_format_names[SAVE_FORMAT_RAW]) &&
              !g_str_equal(f[3], save_format_names[SAVE_FORMAT_SPARSE]))) {
             g_printerr("%s: %s:%d: unexpected line\n", g_get_prgname(), file,
-                       i + 1);
+                       (int)(lines - all) + i + 1);
             return false;
         }
         r.gib = atoi(f[0]);

@@ -2,7 +2,8 @@
  * test-saves-report: saves.csv written and read back, and the "Saves"
  * section of summary.md written from it: the medians of each row, the
  * ratio of a hinted sparse image to the in-use memory and the target met
- * or missed.  Needs no lab.
+ * or missed; the provenance at the top of both CSVs and in summary.md.
+ * Needs no lab.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -41,6 +42,40 @@ save(unsigned int gib, unsigned int run, bool hint, SaveFormat format,
     return r;
 }
 
+/* a line without a colon is not a "key: value" line and is left out */
+#define PROVENANCE "fph commit: 0123abc\nqemu queue: 5e1f 13 patches\n" \
+    "no colon here\nhost CPU: Some CPU: 2 cores\n"
+
+/* runs.csv written with the provenance, one run appended and read back */
+static bool
+runs_with_provenance(const char *dir)
+{
+    g_autoptr(GArray) runs = g_array_new(FALSE, TRUE, sizeof(Run));
+    Options o = { .out = (char *)dir };
+    Run r = {
+        .sc = SC_IDLE_FREED, .gib = 2, .mode = MODE_HINT, .run = 1,
+        .from = "A", .to = "B", .in_use_mib = 300, .qemu_ms = 900,
+        .setup_ms = 10, .api_ms = 2000, .elapsed_ms = 1900,
+        .downtime_ms = 50, .sent_mib = 320, .hinted_mib = 1500,
+        .bw_mib_s = 400, .throughput = NAN, .sent_before_hint_mib = 0,
+    };
+    FILE *f = csv_open(&o);
+    bool ok;
+
+    if (!f) {
+        return false;
+    }
+    csv_append(f, &r);
+    fclose(f);
+    o.sizes = g_array_new(FALSE, FALSE, sizeof(unsigned int));
+    ok = csv_read(&o, runs) && runs->len == 1 &&
+        g_array_index(runs, Run, 0).gib == 2 &&
+        g_array_index(runs, Run, 0).mode == MODE_HINT &&
+        g_array_index(runs, Run, 0).hinted_mib == 1500;
+    g_array_unref(o.sizes);
+    return ok;
+}
+
 int
 main(void)
 {
@@ -49,6 +84,9 @@ main(void)
     g_autofree char *md_file = NULL;
     g_autofree char *csv_file = NULL;
     g_autofree char *md = NULL;
+    g_autofree char *prov_file = NULL;
+    g_autofree char *runs_file = NULL;
+    g_autofree char *text = NULL;
     g_autoptr(GArray) in = g_array_new(FALSE, TRUE, sizeof(SaveRun));
     g_autoptr(GArray) out = g_array_new(FALSE, TRUE, sizeof(SaveRun));
     g_autoptr(GArray) bad = g_array_new(FALSE, TRUE, sizeof(SaveRun));
@@ -74,6 +112,8 @@ main(void)
 
         g_array_append_vals(in, r, G_N_ELEMENTS(r));
     }
+    prov_file = g_build_filename(dir, "provenance.txt", NULL);
+    g_file_set_contents(prov_file, PROVENANCE, -1, NULL);
     f = saves_csv_open(dir);
     check(f != NULL, "saves.csv opened");
     if (!f) {
@@ -99,7 +139,37 @@ main(void)
         }
     }
 
+    csv_file = g_build_filename(dir, "saves.csv", NULL);
+    check(g_file_get_contents(csv_file, &text, NULL, NULL) &&
+          g_str_has_prefix(text, "# fph commit: 0123abc\n# qemu queue: "
+                           "5e1f 13 patches\n# host CPU: Some CPU: 2 "
+                           "cores\nsize_gib,"),
+          "saves.csv starts with the provenance as comments, then its header");
+    g_clear_pointer(&text, g_free);
+    check(runs_with_provenance(dir),
+          "runs.csv: the provenance as comments, and a run read back after them");
+    runs_file = g_build_filename(dir, "runs.csv", NULL);
+
     md_file = g_build_filename(dir, "summary.md", NULL);
+    f = fopen(md_file, "w");
+    provenance_md(f, dir);
+    fclose(f);
+    check(g_file_get_contents(md_file, &text, NULL, NULL) &&
+          strstr(text, "## Provenance\n\n| what | measured with |\n|---|---|\n"
+                 "| fph commit | 0123abc |\n| qemu queue | 5e1f 13 patches |\n"
+                 "| host CPU | Some CPU: 2 cores |\n\n"),
+          "summary.md: the provenance as a table, a value with a colon whole, "
+          "the line without one left out");
+    g_clear_pointer(&text, g_free);
+    g_remove(prov_file);
+    f = fopen(md_file, "w");
+    provenance_md(f, dir);
+    fclose(f);
+    check(g_file_get_contents(md_file, &text, NULL, NULL) &&
+          strstr(text, "## Provenance\n\nNot recorded"),
+          "summary.md of a benchmark without provenance.txt says so");
+    g_clear_pointer(&text, g_free);
+
     g_file_set_contents(md_file, "# before\n", -1, NULL);
     write_saves_summary(dir, out);
     check(g_file_get_contents(md_file, &md, NULL, NULL), "summary.md written");
@@ -129,7 +199,6 @@ main(void)
                        "not hinted) ≤ 1.3 | 1.00 | **met** |"),
           "2 GiB with the allowance: met at 1.00");
 
-    csv_file = g_build_filename(dir, "saves.csv", NULL);
     g_file_set_contents(csv_file, "size_gib,run,hint,format,in_use_mib,save_ms,"
                         "restore_ms,apparent_mib,allocated_mib,hinted_mib,"
                         "mem_free_mib\n"
@@ -160,6 +229,7 @@ main(void)
 
     g_remove(csv_file);
     g_remove(md_file);
+    g_remove(runs_file);
     g_rmdir(dir);
     check(saves_csv_read(dir, bad) && bad->len == 0,
           "no saves.csv: no saves, and no error");

@@ -176,6 +176,32 @@ run_tests() {
     log "all tests passed in $((SECONDS - t0)) s"
 }
 
+# What a benchmark measured, for its report and its CSVs (bench/report.h):
+# "key: value" lines in DIR/provenance.txt.  A queue's hash is the SHA-256
+# of its series file followed by its patches in series order; the package
+# versions are those installed in host A (host B has the same).
+bench_provenance() {
+    local dir=$1 q commit
+    mkdir -p "$dir"
+    commit=$(git -C "$FPH_TOP" rev-parse --short=12 HEAD 2>/dev/null) || commit=unknown
+    [ -z "$(git -C "$FPH_TOP" status --porcelain --untracked-files=no 2>/dev/null)" ] ||
+        commit="$commit with uncommitted changes"
+    {
+        echo "fph commit: $commit"
+        for q in qemu libvirt qemu-debian; do
+            echo "$q queue: sha256 $( (cd "$FPH_TOP/$q" && cat series $(cat series)) |
+                sha256sum | cut -c1-16) ($(grep -c . "$FPH_TOP/$q/series") patches)"
+        done
+        echo "host packages: $(dpkg-query --admindir="$FPH_HOSTS/A/var/lib/dpkg" -W \
+            -f='${Package} ${Version}; ' qemu-system-x86 libvirt-daemon-system \
+            python3-libvirt 2>/dev/null | sed 's/; $//')"
+        echo "guest kernel: $(basename "$FPH_GUEST"/kernel/boot/vmlinuz-* | sed 's/^vmlinuz-//')"
+        echo "host kernel: $(uname -r)"
+        echo "host CPU: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(nproc) CPUs"
+        echo "started: $(date -u '+%Y-%m-%d %H:%M UTC')"
+    } > "$dir/provenance.txt"
+}
+
 # The benchmark (bench/fph-bench.c): its report goes to a new directory
 # below results/, and results/latest points to the last complete one.
 run_bench() {
@@ -184,6 +210,7 @@ run_bench() {
     lab_cleanup_stale
     stamp=$(date -u +%Y-%m-%dT%H%MZ)
     out=$FPH_TOP/results/$stamp
+    bench_provenance "$out"
     run_forwarding "$FPH_OWN/bench/fph-bench" --out "$out" "$@"
     ln -sfn "$stamp" "$FPH_TOP/results/latest"
     log "bench: report in results/$stamp/summary.md (results/latest)"
