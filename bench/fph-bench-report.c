@@ -69,5 +69,6 @@ main(int argc, char **argv)
     printf("[bench] %u runs and %u saves read; report in %s/summary.md\n",
            runs->len, saves->len, o.out);
     g_array_unref(o.sizes);
+    g_ptr_array_unref(o.links);
     return 0;
 }

@@ -273,9 +273,8 @@ static void
 write_trace(const Options *o, const Run *r, GArray *samples)
 {
     g_autofree char *dir = g_build_filename(o->out, "trace", NULL);
-    g_autofree char *file = g_strdup_printf("%s/%s-%ug-%s-%u.csv", dir,
-                                            sc_names[r->sc], r->gib,
-                                            mode_names[r->mode], r->run);
+    g_autofree char *base = trace_name(r->sc, r->gib, r->link, r->mode, r->run);
+    g_autofree char *file = g_build_filename(dir, base, NULL);
     FILE *f;
     guint i;
 
@@ -420,7 +419,7 @@ one_run(FphLab *lab, const Options *o, const char *name, FphHost **cur,
     if (r->sc == SC_WORKLOAD && !workload_start(from, name, o, error)) {
         return false;
     }
-    if (!guest_in_use_mib(from, name, &r->in_use_mib, NULL, error)) {
+    if (!guest_in_use_mib(from, name, &r->in_use_mib, &r->mem_free_mib, error)) {
         return false;
     }
     if (r->sc == SC_WORKLOAD && !workload_read(from, name, &t1, &w1, error)) {
@@ -448,11 +447,12 @@ one_run(FphLab *lab, const Options *o, const char *name, FphHost **cur,
                    out);
         }
     }
-    printf("[bench] %-10s %uG %-9s run %u %s->%s: qemu %.0f ms, api %.0f ms, "
-           "downtime %.0f ms, sent %.0f MiB, hinted %.0f MiB, in-use %.0f MiB",
-           sc_names[r->sc], r->gib, mode_names[r->mode], r->run, r->from,
-           r->to, r->qemu_ms, r->api_ms, r->downtime_ms, r->sent_mib,
-           r->hinted_mib, r->in_use_mib);
+    printf("[bench] %-10s %uG %-9s %s run %u %s->%s: qemu %.0f ms, api %.0f ms, "
+           "downtime %.0f ms, sent %.0f MiB, hinted %.0f MiB, in-use %.0f MiB, "
+           "MemFree %.0f MiB", sc_names[r->sc], r->gib, mode_names[r->mode],
+           r->link, r->run, r->from, r->to, r->qemu_ms, r->api_ms,
+           r->downtime_ms, r->sent_mib, r->hinted_mib, r->in_use_mib,
+           r->mem_free_mib);
     if (!isnan(r->throughput)) {
         printf(", workload %.0f units/s", r->throughput);
     }
@@ -468,6 +468,7 @@ bench_size(FphLab *lab, const Options *o, unsigned int gib, GArray *runs,
     FphHost *cur = fph_lab_host(lab, "A");
     Scenario sc;
     unsigned int run;
+    guint l;
     int k;
 
     printf("[bench] %u GiB: booting %s on host A\n", gib, name);
@@ -479,21 +480,31 @@ bench_size(FphLab *lab, const Options *o, unsigned int gib, GArray *runs,
         if (!o->scenarios[sc]) {
             continue;
         }
-        for (run = 0; run < o->runs; run++) {
-            /* interleaved, and the order alternates from run to run */
-            for (k = 0; k < MODE_LAST; k++) {
-                Mode m = run % 2 ? MODE_LAST - 1 - k : k;
-                Run r = { .sc = sc, .gib = gib, .mode = m, .run = run };
+        for (l = 0; l < o->links->len; l++) {
+            const char *link = g_ptr_array_index(o->links, l);
 
-                if (!o->modes[m]) {
-                    continue;
+            if (!fph_lab_set_link(lab, g_str_equal(link, LINK_UNLIMITED) ?
+                                  NULL : link, NULL, error)) {
+                fph_virsh(cur, NULL, NULL, "destroy", name, NULL);
+                return false;
+            }
+            for (run = 0; run < o->runs; run++) {
+                /* interleaved, and the order alternates from run to run */
+                for (k = 0; k < MODE_LAST; k++) {
+                    Mode m = run % 2 ? MODE_LAST - 1 - k : k;
+                    Run r = { .sc = sc, .gib = gib, .mode = m, .run = run };
+
+                    if (!o->modes[m]) {
+                        continue;
+                    }
+                    g_strlcpy(r.link, link, sizeof(r.link));
+                    if (!one_run(lab, o, name, &cur, &r, error)) {
+                        fph_virsh(cur, NULL, NULL, "destroy", name, NULL);
+                        return false;
+                    }
+                    g_array_append_val(runs, r);
+                    csv_append(csv, &r);
                 }
-                if (!one_run(lab, o, name, &cur, &r, error)) {
-                    fph_virsh(cur, NULL, NULL, "destroy", name, NULL);
-                    return false;
-                }
-                g_array_append_val(runs, r);
-                csv_append(csv, &r);
             }
         }
     }
@@ -628,6 +639,9 @@ bench_saves(FphLab *lab, const Options *o, unsigned int gib, GArray *saves,
     return ok;
 }
 
+/* issue 16: 1 and 10 Gbit/s, and the link as fast as the machine goes */
+#define DEFAULT_LINKS "1gbit,10gbit,unlimited"
+
 static bool
 parse_list(const char *arg, const char *const *names, int n, bool *set,
            const char *what)
@@ -652,6 +666,36 @@ parse_list(const char *arg, const char *const *names, int n, bool *set,
         set[j] = true;
     }
     return true;
+}
+
+/* --links: "unlimited" or rates in tc's syntax, each once */
+static bool
+parse_links(const char *arg, GPtrArray *links)
+{
+    g_auto(GStrv) items = g_strsplit(arg, ",", -1);
+    int i;
+
+    for (i = 0; items[i]; i++) {
+        g_autoptr(GError) err = NULL;
+
+        if (!g_str_equal(items[i], LINK_UNLIMITED) &&
+            (!fph_lab_check_link_rate(items[i], &err) ||
+             strlen(items[i]) >= sizeof(((Run *)NULL)->link))) {
+            g_printerr("fph-bench: --links: '%s' is not a link: allowed are "
+                       "'unlimited' and a rate of at most %zu characters in "
+                       "tc's syntax, a number with one of the units bit, kbit, "
+                       "mbit, gbit, tbit (e.g. 1gbit)\n", items[i],
+                       sizeof(((Run *)NULL)->link) - 1);
+            return false;
+        }
+        if (g_ptr_array_find_with_equal_func(links, items[i], g_str_equal,
+                                             NULL)) {
+            g_printerr("fph-bench: --links: '%s' is given twice\n", items[i]);
+            return false;
+        }
+        g_ptr_array_add(links, g_strdup(items[i]));
+    }
+    return links->len > 0;
 }
 
 static bool
@@ -691,6 +735,7 @@ main(int argc, char **argv)
     g_autofree char *sizes_arg = NULL;
     g_autofree char *sc_arg = NULL;
     g_autofree char *mode_arg = NULL;
+    g_autofree char *links_arg = NULL;
     gint runs_arg = 5;
     gint64 wait_arg = 10000;
     g_autofree char *out_arg = NULL;
@@ -709,6 +754,9 @@ main(int argc, char **argv)
           "idle-fresh,idle-freed,workload (default all)", "LIST" },
         { "modes", 0, 0, G_OPTION_ARG_STRING, &mode_arg,
           "plain,hint,hint-wait (default all)", "LIST" },
+        { "links", 0, 0, G_OPTION_ARG_STRING, &links_arg,
+          "rates of the link between the hosts, in tc's syntax, or unlimited "
+          "(default " DEFAULT_LINKS ")", "LIST" },
         { "hint-wait", 0, 0, G_OPTION_ARG_INT64, &wait_arg,
           "VIR_MIGRATE_PARAM_FREE_PAGE_HINT_WAIT of hint-wait, ms "
           "(default 10000)", "MS" },
@@ -735,6 +783,7 @@ main(int argc, char **argv)
         return 64;
     }
     o.sizes = g_array_new(FALSE, FALSE, sizeof(unsigned int));
+    o.links = g_ptr_array_new_with_free_func(g_free);
     for (i = 0; i < SC_LAST; i++) {
         o.scenarios[i] = true;
     }
@@ -761,7 +810,8 @@ main(int argc, char **argv)
         (sc_arg && !parse_list(sc_arg, sc_names, SC_LAST, o.scenarios,
                                "scenarios")) ||
         (mode_arg && !parse_list(mode_arg, mode_names, MODE_LAST, o.modes,
-                                 "modes"))) {
+                                 "modes")) ||
+        !parse_links(links_arg ? links_arg : DEFAULT_LINKS, o.links)) {
         return 64;
     }
     o.runs = runs_arg;
@@ -809,5 +859,6 @@ main(int argc, char **argv)
     printf("[bench] %u runs, %u saves; report in %s/summary.md\n", runs->len,
            saves->len, o.out);
     g_array_unref(o.sizes);
+    g_ptr_array_unref(o.links);
     return ok ? 0 : 1;
 }

@@ -56,11 +56,18 @@ typedef struct {
     double bw_mib_s;         /* memory_bps */
     double throughput;       /* workload units/s, NAN otherwise */
     double sent_before_hint_mib; /* sent when the first hint arrived */
+    char link[16];           /* the link's rate (tc's syntax) or "unlimited" */
+    double mem_free_mib;     /* the guest's MemFree before, NAN if unknown */
 } Run;
+
+/* The link of a run without one (runs.csv before link rates): unlimited */
+#define LINK_UNLIMITED "unlimited"
 
 typedef struct {
     unsigned int runs;
     GArray *sizes;           /* unsigned int GiB */
+    GPtrArray *links;        /* char *: rates (tc's syntax) or "unlimited" */
+    bool traces_without_link; /* runs.csv from before link rates */
     bool scenarios[SC_LAST];
     bool modes[MODE_LAST];
     guint64 hint_wait_ms;
@@ -96,6 +103,9 @@ bool csv_read(Options *o, GArray *runs);
 void write_summary(const Options *o, GArray *runs, const char *started);
 /* plot.dat, plot.gp and the plots made by gnuplot */
 void write_plots(const Options *o, GArray *runs);
+/* The name of a run's timeline in trace/ */
+char *trace_name(Scenario sc, unsigned int gib, const char *link, Mode mode,
+                 unsigned int run);
 
 /*
  * Provenance: what a benchmark measured, as "key: value" lines that

@@ -9,22 +9,11 @@
  */
 
 #include "saves.h"
+#include "tap.h"
 
 #include <glib/gstdio.h>
 #include <math.h>
 #include <string.h>
-
-static int failures;
-static int count;
-
-static void
-check(bool ok, const char *what)
-{
-    printf("%s %d - %s\n", ok ? "ok" : "not ok", ++count, what);
-    if (!ok) {
-        failures++;
-    }
-}
 
 /* One save of GIB: the allocated size is RATIO times the in-use 1000 MiB;
  * MemFree 2000 MiB, of which a hinted save hinted 1900 */
@@ -73,6 +62,9 @@ runs_with_provenance(const char *dir)
         g_array_index(runs, Run, 0).mode == MODE_HINT &&
         g_array_index(runs, Run, 0).hinted_mib == 1500;
     g_array_unref(o.sizes);
+    if (o.links) {
+        g_ptr_array_unref(o.links);
+    }
     return ok;
 }
 
@@ -233,6 +225,5 @@ main(void)
     g_rmdir(dir);
     check(saves_csv_read(dir, bad) && bad->len == 0,
           "no saves.csv: no saves, and no error");
-    printf("1..%d\n", count);
-    return failures ? 1 : 0;
+    return tap_done();
 }

@@ -78,6 +78,10 @@ int fph_host_run(FphHost *host, const char *const *argv, char **out, char **err)
 char *fph_host_write_tmp(FphHost *host, const char *template,
                          const char *text, GError **error);
 
+/* RATE in tc's syntax (a number and one of bit, kbit, mbit, gbit, tbit)?
+ * If not, an error that names it and what is allowed */
+bool fph_lab_check_link_rate(const char *rate, GError **error);
+
 /* The link between the hosts: rate (tc's syntax, "1gbit"; a token bucket
  * filter) and one-way delay ("100us"; netem, which needs a kernel that
  * has it) on both ends; both NULL: no limit. */

@@ -689,19 +689,28 @@ lab_link_up(FphLab *lab, GError **error)
 }
 
 bool
+fph_lab_check_link_rate(const char *rate, GError **error)
+{
+    /* tc's own syntax, a number and a unit, checked here so that a bad
+     * value is named as the lab's and not as a failed tc command */
+    if (!g_regex_match_simple("^[0-9]+(\\.[0-9]+)?(bit|kbit|mbit|gbit|tbit)$",
+                              rate, G_REGEX_CASELESS, 0)) {
+        g_set_error(error, FPH_LAB_ERROR, 0,
+                    "link rate '%s': allowed is a number with one of the units "
+                    "bit, kbit, mbit, gbit, tbit (bits per second), e.g. 1gbit",
+                    rate);
+        return false;
+    }
+    return true;
+}
+
+bool
 fph_lab_set_link(FphLab *lab, const char *rate, const char *delay,
                  GError **error)
 {
     size_t i;
 
-    /* tc's own syntax, a number and a unit, checked here so that a bad
-     * value is named as the lab's and not as a failed tc command */
-    if (rate && !g_regex_match_simple("^[0-9]+(\\.[0-9]+)?(bit|kbit|mbit|gbit|tbit)$",
-                                      rate, G_REGEX_CASELESS, 0)) {
-        g_set_error(error, FPH_LAB_ERROR, 0,
-                    "link rate '%s': allowed is a number with one of the units "
-                    "bit, kbit, mbit, gbit, tbit (bits per second), e.g. 1gbit",
-                    rate);
+    if (rate && !fph_lab_check_link_rate(rate, error)) {
         return false;
     }
     if (delay && !g_regex_match_simple("^[0-9]+(\\.[0-9]+)?(us|ms|s)$", delay, 0, 0)) {

@@ -1,0 +1,190 @@
+/*
+ * test-runs-report: runs.csv written and read back with the link of each
+ * run and the guest's MemFree, a runs.csv from before link rates read as
+ * unlimited, and summary.md written from the runs: a row per size, link
+ * and mode, and issue 16's targets (4 GiB over 1 Gbit/s) met or missed
+ * from the medians of that link only.  Needs no lab.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "report.h"
+#include "tap.h"
+
+#include <glib/gstdio.h>
+#include <math.h>
+#include <string.h>
+
+/* A run of 4 GiB: in-use 300 MiB, MemFree 3500 MiB */
+static Run
+run(Scenario sc, const char *link, Mode mode, unsigned int n, double qemu_ms,
+    double api_ms, double sent_mib, double hinted_mib, double tput)
+{
+    Run r = {
+        .sc = sc, .gib = 4, .mode = mode, .run = n, .from = "A", .to = "B",
+        .in_use_mib = 300, .qemu_ms = qemu_ms, .setup_ms = 5,
+        .api_ms = api_ms, .elapsed_ms = api_ms, .downtime_ms = 40,
+        .sent_mib = sent_mib, .hinted_mib = hinted_mib, .bw_mib_s = 100,
+        .throughput = tput, .sent_before_hint_mib = NAN, .mem_free_mib = 3500,
+    };
+
+    g_strlcpy(r.link, link, sizeof(r.link));
+    return r;
+}
+
+static bool
+has(const char *md, const char *line)
+{
+    bool ok = md && strstr(md, line);
+
+    if (!ok) {
+        printf("# missing: %s\n", line);
+    }
+    return ok;
+}
+
+int
+main(void)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *dir = g_dir_make_tmp("fph-runs-XXXXXX", &err);
+    g_autofree char *csv_file = NULL;
+    g_autofree char *md_file = NULL;
+    g_autofree char *md = NULL;
+    g_autofree char *old_trace = NULL;
+    g_autofree char *new_trace = NULL;
+    g_autoptr(GArray) in = g_array_new(FALSE, TRUE, sizeof(Run));
+    g_autoptr(GArray) out = g_array_new(FALSE, TRUE, sizeof(Run));
+    Options o = { .out = dir, .hint_wait_ms = 10000, .ws_mib = 128,
+                  .dirty_rate = 16, .churn_rate = 16 };
+    Options back = { .out = dir };
+    FILE *f;
+    guint i;
+
+    g_set_prgname("test-runs-report");
+    if (!dir) {
+        g_printerr("%s\n", err->message);
+        return 1;
+    }
+    for (i = 0; i < 3; i++) {
+        Run r[] = {
+            /* 1gbit: hint 91.7% lower API time (met), 96.0% lower QEMU
+             * time (met), 350 MiB sent for 300 in-use + 50 not hinted
+             * (1.00x, met); hint-wait 94.0% lower QEMU time (missed) */
+            run(SC_IDLE_FREED, "1gbit", MODE_PLAIN, i, 40000, 42000, 4000, 0, NAN),
+            run(SC_IDLE_FREED, "1gbit", MODE_HINT, i, 1600, 3500, 350, 3450, NAN),
+            run(SC_IDLE_FREED, "1gbit", MODE_HINT_WAIT, i, 2400, 4000, 350, 3450, NAN),
+            /* unlimited: other numbers, which the targets must not see */
+            run(SC_IDLE_FREED, "unlimited", MODE_PLAIN, i, 8000, 10000, 4000, 0, NAN),
+            run(SC_IDLE_FREED, "unlimited", MODE_HINT, i, 7000, 9000, 3000, 100, NAN),
+            /* workload over 1gbit: 77.5% lower (missed), throughput -1% (met) */
+            run(SC_WORKLOAD, "1gbit", MODE_PLAIN, i, 40000, 42000, 4000, 0, 100),
+            run(SC_WORKLOAD, "1gbit", MODE_HINT, i, 9000, 11000, 900, 3000, 99),
+        };
+
+        g_array_append_vals(in, r, G_N_ELEMENTS(r));
+    }
+    f = csv_open(&o);
+    check(f != NULL, "runs.csv opened");
+    if (!f) {
+        return 1;
+    }
+    for (i = 0; i < in->len; i++) {
+        csv_append(f, &g_array_index(in, Run, i));
+    }
+    fclose(f);
+
+    back.sizes = g_array_new(FALSE, FALSE, sizeof(unsigned int));
+    check(csv_read(&back, out) && out->len == in->len,
+          "runs.csv read back: as many runs as written");
+    check(back.links && back.links->len == 2 &&
+          g_str_equal(g_ptr_array_index(back.links, 0), "1gbit") &&
+          g_str_equal(g_ptr_array_index(back.links, 1), "unlimited") &&
+          !back.traces_without_link,
+          "the links of the runs, in the order they were measured");
+    for (i = 0; i < MIN(in->len, out->len); i++) {
+        Run *a = &g_array_index(in, Run, i);
+        Run *b = &g_array_index(out, Run, i);
+
+        if (!g_str_equal(a->link, b->link) || a->mode != b->mode ||
+            fabs(a->mem_free_mib - b->mem_free_mib) > 0.05 ||
+            fabs(a->qemu_ms - b->qemu_ms) > 0.5) {
+            check(false, "a run read back equals the one written");
+            break;
+        }
+    }
+
+    write_summary(&back, out, "test");
+    md_file = g_build_filename(dir, "summary.md", NULL);
+    check(g_file_get_contents(md_file, &md, NULL, NULL), "summary.md written");
+    check(has(md, "| 4 | 1gbit | hint | 1600 (1600–1600) | 3500 (3500–3500) |") &&
+          has(md, "| 4 | unlimited | hint | 7000 (7000–7000) |"),
+          "a row per size, link and mode");
+    check(has(md, "| 350 (350–350) | 3450 (3450–3450) | 300 (300–300) | "
+              "50 (50–50) |"),
+          "not hinted: MemFree less the hinted");
+    check(has(md, "| idle-freed, `hint`: API time at least 85% lower than "
+              "`plain` | 91.7 % lower | **met** |"),
+          "API time target at 1gbit: met at 91.7%");
+    check(has(md, "| idle-freed, `hint`: time at least 95% lower than `plain` "
+              "| 96.0 % lower | **met** |") &&
+          has(md, "| idle-freed, `hint-wait`: time at least 95% lower than "
+              "`plain` | 94.0 % lower | **missed** |"),
+          "QEMU time target at 1gbit: met at 96.0%, missed at 94.0%");
+    check(has(md, "| idle-freed, `hint`: bytes sent at most 1.3x (in-use + "
+              "not hinted) | 1.00 x | **met** |"),
+          "bytes target: 350 MiB of 300 in-use + 50 not hinted");
+    check(has(md, "| workload, `hint`: time at least 80% lower | 77.5 % lower "
+              "| **missed** |") &&
+          has(md, "| workload, `hint`: throughput within 3% of `plain` | -1.0 "
+              "% change | **met** |"),
+          "workload targets: time missed at 77.5%, throughput met at -1%");
+    check(has(md, "| workload, `hint-wait`: time at least 80% lower | n/a | "
+              "not measured |"),
+          "a target of a mode without runs is not measured");
+    g_clear_pointer(&md, g_free);
+
+    /* a runs.csv from before link rates: 18 fields, no link, no MemFree */
+    csv_file = g_build_filename(dir, "runs.csv", NULL);
+    g_file_set_contents(csv_file, "scenario,size_gib,mode,run,from,to,"
+                        "in_use_mib,qemu_total_ms,setup_ms,api_wall_ms,"
+                        "libvirt_elapsed_ms,libvirt_cost_ms,downtime_ms,"
+                        "sent_mib,hinted_mib,bandwidth_mib_s,"
+                        "sent_before_first_hint_mib,workload_units_s\n"
+                        "idle-freed,4,hint,0,A,B,300,1600,5,3500,3500,1900,"
+                        "40,350,3450,100,,\n", -1, NULL);
+    g_array_set_size(out, 0);
+    check(csv_read(&back, out) && out->len == 1 && back.links->len == 1 &&
+          g_str_equal(g_array_index(out, Run, 0).link, "unlimited") &&
+          isnan(g_array_index(out, Run, 0).mem_free_mib) &&
+          back.traces_without_link,
+          "a runs.csv from before link rates reads: unlimited, MemFree unknown");
+    write_summary(&back, out, "test");
+    check(g_file_get_contents(md_file, &md, NULL, NULL) &&
+          has(md, "| 4 | unlimited | hint |") &&
+          has(md, "| 3450 (3450–3450) | 300 (300–300) | n/a |"),
+          "its rows: link unlimited, not hinted unknown");
+    g_file_set_contents(csv_file, "scenario,size_gib,mode,run,from,to,"
+                        "in_use_mib,qemu_total_ms,setup_ms,api_wall_ms,"
+                        "libvirt_elapsed_ms,libvirt_cost_ms,downtime_ms,"
+                        "sent_mib,hinted_mib,bandwidth_mib_s,"
+                        "sent_before_first_hint_mib,workload_units_s,link,"
+                        "mem_free_mib\n"
+                        "idle-freed,4,hint,0,A,B,300,1600,5,3500,3500,1900,"
+                        "40,350,3450,100,,,,3500\n", -1, NULL);
+    g_array_set_size(out, 0);
+    check(!csv_read(&back, out), "a run with an empty link is refused");
+
+    old_trace = trace_name(SC_IDLE_FREED, 2, NULL, MODE_HINT, 0);
+    new_trace = trace_name(SC_IDLE_FREED, 2, "1gbit", MODE_HINT, 0);
+    check(g_str_equal(old_trace, "idle-freed-2g-hint-0.csv") &&
+          g_str_equal(new_trace, "idle-freed-2g-1gbit-hint-0.csv"),
+          "trace names: with the link, and without it for older runs");
+
+    g_remove(csv_file);
+    g_remove(md_file);
+    g_rmdir(dir);
+    g_array_unref(back.sizes);
+    g_ptr_array_unref(back.links);
+    return tap_done();
+}
