@@ -676,15 +676,20 @@ write_plots(const Options *o, GArray *runs)
             "set key top right\n"
             "set xlabel 'ms since the migration call'\n"
             "set ylabel 'MiB'\n"
-            "set multiplot layout 1,2 title 'idle-freed %u GiB, link %s, run "
+            "set multiplot layout 1,%d title 'idle-freed %u GiB, link %s, run "
             "0: memory sent, hinted and remaining while the migration runs'\n",
-            tl_gib, tl_link);
+            MAX(o->modes[MODE_HINT] + o->modes[MODE_HINT_WAIT], 1), tl_gib,
+            tl_link);
+    /* the hinted modes that ran */
     for (m = MODE_HINT; m < MODE_LAST; m++) {
-        g_autofree char *hinted = trace_name(SC_IDLE_FREED, tl_gib,
-                                             tl_name_link, m, 0);
-        g_autofree char *plain = trace_name(SC_IDLE_FREED, tl_gib,
-                                            tl_name_link, MODE_PLAIN, 0);
+        if (!o->modes[m]) {
+            continue;
+        }
+        g_autofree char *hinted = NULL;
+        g_autofree char *plain = NULL;
 
+        hinted = trace_name(SC_IDLE_FREED, tl_gib, tl_name_link, m, 0);
+        plain = trace_name(SC_IDLE_FREED, tl_gib, tl_name_link, MODE_PLAIN, 0);
         fprintf(f, "set title '%s'\n"
                 "plot 'trace/%s' u 1:3 every ::1 w l lw 2 "
                 "t 'sent', '' u 1:5 every ::1 w l lw 2 t 'hinted', "
