@@ -678,14 +678,14 @@ parse_links(const char *arg, GPtrArray *links)
     for (i = 0; items[i]; i++) {
         g_autoptr(GError) err = NULL;
 
-        if (!g_str_equal(items[i], LINK_UNLIMITED) &&
-            (!fph_lab_check_link_rate(items[i], &err) ||
-             strlen(items[i]) >= sizeof(((Run *)NULL)->link))) {
-            g_printerr("fph-bench: --links: '%s' is not a link: allowed are "
-                       "'unlimited' and a rate of at most %zu characters in "
-                       "tc's syntax, a number with one of the units bit, kbit, "
-                       "mbit, gbit, tbit (e.g. 1gbit)\n", items[i],
-                       sizeof(((Run *)NULL)->link) - 1);
+        if (g_str_equal(items[i], LINK_UNLIMITED)) {
+            /* no rate: allowed */
+        } else if (!fph_lab_check_link_rate(items[i], &err)) {
+            g_printerr("fph-bench: --links: %s, or 'unlimited'\n", err->message);
+            return false;
+        } else if (strlen(items[i]) >= sizeof(((Run *)NULL)->link)) {
+            g_printerr("fph-bench: --links: '%s' is longer than %zu characters\n",
+                       items[i], sizeof(((Run *)NULL)->link) - 1);
             return false;
         }
         if (g_ptr_array_find_with_equal_func(links, items[i], g_str_equal,
