@@ -153,7 +153,17 @@ test_e2e() {
     # meson gives a test it stops 0.5 s before SIGKILL, too little for the
     # lab's teardown: whatever a stopped test left is torn down here
     run_forwarding meson test -C "$FPH_OWN" --suite e2e "$@" --print-errorlogs --verbose ||
-        { lab_cleanup_stale; die "the e2e suite failed (lab logs: $FPH_BASE_BUILD/lab-logs)"; }
+        { lab_cleanup_stale; e2e_failed_checks; die "the e2e suite failed (lab logs: $FPH_BASE_BUILD/lab-logs)"; }
+}
+
+# e2e_failed_checks: the checks that failed, repeated last.  A run that
+# fails prints thousands of lines; whoever sees only the tail of it (a CI
+# summary) still learns which check failed and why.
+e2e_failed_checks() {
+    local log=$FPH_OWN/meson-logs/testlog.txt
+    [ -f "$log" ] || return 0
+    log "the e2e checks that failed:"
+    grep -E '^(not ok|Bail out!)' "$log" | cut -c1-600 >&2 || log "(no failed check in $log: a suite stopped early)"
 }
 
 # fph's own tests that need no lab (meson suite "unit" of fph's programs)
