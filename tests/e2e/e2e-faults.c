@@ -980,8 +980,13 @@ case_reboot(FphLab *lab, const char *seed)
  * GARBAGE: the relay sends bytes that are not a migration stream to the
  * destination, waits until the destination closes that connection, then
  * closes the source's.  Otherwise the relay passes the first FORWARD
- * bytes of the source's stream on (both ways), then closes both ends: a
- * real stream, truncated.
+ * bytes of the source's stream on (both ways), ends the stream there,
+ * waits until the destination closes its end, then closes the source's: a
+ * real stream, truncated.  In both the source fails only after the
+ * destination did, so that the source's libvirtd always gets the
+ * destination's error from Finish (closing both ends at once let the
+ * source's Finish reach B while the destination QEMU still read, and
+ * virsh reported the source's error alone).
  */
 #define GARBAGE_PORT 49300
 #define RELAY_TIMEOUT_S 300
@@ -1075,6 +1080,23 @@ relay_thread(gpointer data)
                     break;
                 }
                 r->passed += n;
+                if (r->passed == r->forward) {
+                    /*
+                     * The end of the stream for the destination; the
+                     * source learns of it only once the destination gave
+                     * up: libvirt's Finish on B then finds the incoming
+                     * migration failed, not still running.
+                     */
+                    shutdown(r->dst_fd, SHUT_WR);
+                    while (relay_poll(r->dst_fd, POLLIN)) {
+                        n = recv(r->dst_fd, buf, sizeof(buf), 0);
+                        if (n <= 0) {
+                            r->dst_closed = true;
+                            break;
+                        }
+                    }
+                    break;
+                }
             }
             if (p[1].revents) {
                 ssize_t n = recv(r->dst_fd, buf, sizeof(buf), 0);
@@ -1177,9 +1199,10 @@ garbage(FphLab *lab, const char *name, const char *seed, guint64 forward,
                 G_GUINT64_FORMAT " bytes that are not a migration stream%s%s",
                 name, r.passed, r.error ? ": " : "", r.error ? r.error : "");
         } else {
-            tap(r.error == NULL && r.passed == forward, NULL,
+            tap(r.error == NULL && r.passed == forward && r.dst_closed, NULL,
                 "%s: the first %" G_GUINT64_FORMAT " bytes of the source's stream "
-                "reached the destination QEMU, then the relay closed both ends%s%s",
+                "reached the destination QEMU, which closed the connection at "
+                "their end; then the relay closed the source's%s%s",
                 name, r.passed, r.error ? ": " : "", r.error ? r.error : "");
         }
         after_failure(a, b, name, seed, before, job, want);
