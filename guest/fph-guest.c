@@ -168,6 +168,31 @@ cmd_meminfo(void)
     return 0;
 }
 
+/* Write all LEN bytes of BUF to FD; false with errno set if not */
+static bool
+write_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return false;
+        }
+        if (n == 0) {
+            errno = ENOSPC;
+            return false;
+        }
+        p += n;
+        len -= n;
+    }
+    return true;
+}
+
 static int
 cmd_fill(const char *path, uint64_t mib, uint64_t seed)
 {
@@ -191,8 +216,10 @@ cmd_fill(const char *path, uint64_t mib, uint64_t seed)
         size_t len = mib * MIB - done < CHUNK ? mib * MIB - done : CHUNK;
 
         pattern_fill(buf, len / 8, seed, done / 8);
-        if (write(fd, buf, len) != (ssize_t)len) {
-            fprintf(stderr, "fph-guest: writing %s: %s\n", path,
+        if (!write_all(fd, buf, len)) {
+            /* A full tmpfs first takes part of a write, then says ENOSPC */
+            fprintf(stderr, "fph-guest: writing %s after %" PRIu64 " of %"
+                    PRIu64 " MiB: %s\n", path, done / MIB, mib,
                     strerror(errno));
             close(fd);
             free(buf);
