@@ -13,8 +13,8 @@
 #include <libvirt/virterror.h>
 
 char *
-fph_guest_xml(FphLab *lab, const char *name, unsigned int mem_mib,
-              bool free_page_hint)
+fph_guest_xml_balloon(FphLab *lab, const char *name, unsigned int mem_mib,
+                      FphBalloon balloon)
 {
     /* What virt-install makes for a direct kernel boot, less what the
      * lab has no use for (disks, network): machine q35 with ACPI (Debian's
@@ -52,20 +52,37 @@ fph_guest_xml(FphLab *lab, const char *name, unsigned int mem_mib,
         "      <source mode='bind'/>\n"
         "      <target type='virtio' name='org.qemu.guest_agent.0'/>\n"
         "    </channel>\n"
-        "    <memballoon model='virtio'%s/>\n"
+        "    <memballoon model='virtio'%s%s/>\n"
         "  </devices>\n"
         "</domain>\n",
         lab->kvm ? "kvm" : "qemu", name, mem_mib,
         lab->guest_append ? " " : "",
         lab->guest_append ? lab->guest_append : "",
-        name, free_page_hint ? " freePageHint='on'" : "");
+        name, balloon & FPH_BALLOON_HINT ? " freePageHint='on'" : "",
+        balloon & FPH_BALLOON_REPORTING ? " freePageReporting='on'" : "");
+}
+
+char *
+fph_guest_xml(FphLab *lab, const char *name, unsigned int mem_mib,
+              bool free_page_hint)
+{
+    return fph_guest_xml_balloon(lab, name, mem_mib,
+                                 free_page_hint ? FPH_BALLOON_HINT : 0);
 }
 
 bool
 fph_guest_boot(FphLab *lab, FphHost *host, const char *name,
                unsigned int mem_mib, bool free_page_hint, GError **error)
 {
-    g_autofree char *xml = fph_guest_xml(lab, name, mem_mib, free_page_hint);
+    return fph_guest_boot_balloon(lab, host, name, mem_mib,
+                                  free_page_hint ? FPH_BALLOON_HINT : 0, error);
+}
+
+bool
+fph_guest_boot_balloon(FphLab *lab, FphHost *host, const char *name,
+                       unsigned int mem_mib, FphBalloon balloon, GError **error)
+{
+    g_autofree char *xml = fph_guest_xml_balloon(lab, name, mem_mib, balloon);
     virConnectPtr conn = fph_host_connect(host, error);
     virDomainPtr dom;
     bool ok;

@@ -174,9 +174,18 @@ virConnectPtr fph_host_connect(FphHost *host, GError **error);
  * (TLS over the link), which the source host's libvirtd connects to. */
 char *fph_host_dconnuri(FphHost *host);
 
+/* What the test guest's virtio balloon offers */
+typedef enum {
+    FPH_BALLOON_HINT = 1 << 0,      /* freePageHint='on' */
+    FPH_BALLOON_REPORTING = 1 << 1, /* freePageReporting='on' */
+} FphBalloon;
+
 /* Domain XML of the test guest: TCG (KVM if lab->kvm), mem_mib of RAM, the
- * agent channel and a virtio balloon, with freePageHint='on' if
- * free_page_hint (the IOThread it needs is left for libvirt to assign). */
+ * agent channel and a virtio balloon with the features of BALLOON (the
+ * IOThread free page hinting needs is left for libvirt to assign). */
+char *fph_guest_xml_balloon(FphLab *lab, const char *name,
+                            unsigned int mem_mib, FphBalloon balloon);
+/* The same with freePageHint='on' if free_page_hint, nothing else */
 char *fph_guest_xml(FphLab *lab, const char *name, unsigned int mem_mib,
                     bool free_page_hint);
 
@@ -218,8 +227,12 @@ bool fph_jobinfo_u64(GHashTable *info, const char *field, guint64 *value);
 GQuark fph_lab_error_quark(void);
 #define FPH_LAB_ERROR fph_lab_error_quark()
 
-/* Create the transient domain NAME on HOST from fph_guest_xml() and wait
- * for its guest agent. */
+/* Create the transient domain NAME on HOST from fph_guest_xml_balloon()
+ * and wait for its guest agent. */
+bool fph_guest_boot_balloon(FphLab *lab, FphHost *host, const char *name,
+                            unsigned int mem_mib, FphBalloon balloon,
+                            GError **error);
+/* The same from fph_guest_xml() */
 bool fph_guest_boot(FphLab *lab, FphHost *host, const char *name,
                     unsigned int mem_mib, bool free_page_hint, GError **error);
 
