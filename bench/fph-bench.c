@@ -2,13 +2,20 @@
  * fph-bench: the benchmark.  Brings the lab up and, for each guest size,
  * boots one guest with <memballoon freePageHint='on'> on host A, then
  * migrates it back and forth between A and B through libvirt's C API
- * (virDomainMigrateToURI3, peer to peer), in three modes, interleaved:
+ * (virDomainMigrateToURI3, peer to peer), in five modes, interleaved:
  *
  *   plain      no flag: the guest is not asked for free pages
  *   hint       VIR_MIGRATE_FREE_PAGE_HINT: hints, no wait (as in the seed series)
  *   hint-wait  VIR_MIGRATE_FREE_PAGE_HINT with
  *              VIR_MIGRATE_PARAM_FREE_PAGE_HINT_WAIT: the bulk stage waits
  *              for the guest's first run of hints
+ *   reporting  a second guest of the same size, whose balloon also has
+ *              freePageReporting='on' (KubeVirt, Nova and Proxmox turn it
+ *              on): no flag
+ *   reporting-hint-wait  that guest, as hint-wait
+ *
+ * The second guest runs only if a reporting mode was asked for; both stay
+ * up for the size's runs, each migrating when its mode's turn comes.
  *
  * and three scenarios: idle-fresh (free memory never written), idle-freed
  * (the seed's idle guest: 70% of the memory written, then freed), workload
@@ -314,12 +321,12 @@ migrate_once(FphHost *from, FphHost *to, const char *name, const Options *o,
     if (!src) {
         return false;
     }
-    if (r->mode != MODE_PLAIN) {
+    if (mode_hints(r->mode)) {
         flags |= VIR_MIGRATE_FREE_PAGE_HINT;
     }
     if (virTypedParamsAddString(&params, &nparams, &maxparams,
                                 VIR_MIGRATE_PARAM_URI, to->migrate_uri) < 0 ||
-        (r->mode == MODE_HINT_WAIT &&
+        (mode_waits(r->mode) &&
          virTypedParamsAddULLong(&params, &nparams, &maxparams,
                                  VIR_MIGRATE_PARAM_FREE_PAGE_HINT_WAIT,
                                  o->hint_wait_ms) < 0) ||
@@ -436,7 +443,7 @@ one_run(FphLab *lab, const Options *o, const char *name, FphHost **cur,
         }
         r->throughput = t2 > t1 ? (w2 - w1) / (t2 - t1) : NAN;
     }
-    if (r->mode != MODE_PLAIN && r->hinted_mib == 0) {
+    if (mode_hints(r->mode) && r->hinted_mib == 0) {
         /* the guest did not answer: keep what its kernel says */
         const char *const argv[] = { "/bin/sh", "-c", "dmesg | tail -20",
                                      NULL };
@@ -447,7 +454,7 @@ one_run(FphLab *lab, const Options *o, const char *name, FphHost **cur,
                    out);
         }
     }
-    printf("[bench] %-10s %uG %-9s %s run %u %s->%s: qemu %.0f ms, api %.0f ms, "
+    printf("[bench] %-10s %uG %-19s %s run %u %s->%s: qemu %.0f ms, api %.0f ms, "
            "downtime %.0f ms, sent %.0f MiB, hinted %.0f MiB, in-use %.0f MiB, "
            "MemFree %.0f MiB", sc_names[r->sc], r->gib, mode_names[r->mode],
            r->link, r->run, r->from, r->to, r->qemu_ms, r->api_ms,
@@ -460,20 +467,55 @@ one_run(FphLab *lab, const Options *o, const char *name, FphHost **cur,
     return true;
 }
 
+/* A guest of bench_size(): where it runs, if it was booted */
+typedef struct {
+    char *name;
+    FphHost *cur;
+} BenchGuest;
+
+static void
+bench_guests_destroy(BenchGuest *guests, int n)
+{
+    int i;
+
+    for (i = 0; i < n; i++) {
+        if (guests[i].cur) {
+            fph_virsh(guests[i].cur, NULL, NULL, "destroy", guests[i].name, NULL);
+        }
+        g_free(guests[i].name);
+    }
+}
+
 static bool
 bench_size(FphLab *lab, const Options *o, unsigned int gib, GArray *runs,
            FILE *csv, GError **error)
 {
-    g_autofree char *name = g_strdup_printf("bench-%ug", gib);
-    FphHost *cur = fph_lab_host(lab, "A");
+    /* [0] for the modes without reporting, [1] for the reporting modes */
+    BenchGuest guests[2] = {
+        { .name = g_strdup_printf("bench-%ug", gib) },
+        { .name = g_strdup_printf("bench-%ug-reporting", gib) },
+    };
     Scenario sc;
     unsigned int run;
     guint l;
     int k;
 
-    printf("[bench] %u GiB: booting %s on host A\n", gib, name);
-    if (!fph_guest_boot(lab, cur, name, gib * 1024, true, error)) {
-        return false;
+    for (k = 0; k < MODE_LAST; k++) {
+        BenchGuest *g = &guests[mode_reporting(k)];
+        FphBalloon balloon = FPH_BALLOON_HINT |
+                             (mode_reporting(k) ? FPH_BALLOON_REPORTING : 0);
+
+        if (!o->modes[k] || g->cur) {
+            continue;
+        }
+        printf("[bench] %u GiB: booting %s on host A (freePageHint='on'%s)\n",
+               gib, g->name, mode_reporting(k) ? ", freePageReporting='on'" : "");
+        if (!fph_guest_boot_balloon(lab, fph_lab_host(lab, "A"), g->name,
+                                    gib * 1024, balloon, error)) {
+            bench_guests_destroy(guests, G_N_ELEMENTS(guests));
+            return false;
+        }
+        g->cur = fph_lab_host(lab, "A");
     }
     /* idle-fresh first: the other scenarios write the free memory */
     for (sc = 0; sc < SC_LAST; sc++) {
@@ -485,21 +527,22 @@ bench_size(FphLab *lab, const Options *o, unsigned int gib, GArray *runs,
 
             if (!fph_lab_set_link(lab, g_str_equal(link, LINK_UNLIMITED) ?
                                   NULL : link, NULL, error)) {
-                fph_virsh(cur, NULL, NULL, "destroy", name, NULL);
+                bench_guests_destroy(guests, G_N_ELEMENTS(guests));
                 return false;
             }
             for (run = 0; run < o->runs; run++) {
                 /* interleaved, and the order alternates from run to run */
                 for (k = 0; k < MODE_LAST; k++) {
                     Mode m = run % 2 ? MODE_LAST - 1 - k : k;
+                    BenchGuest *g = &guests[mode_reporting(m)];
                     Run r = { .sc = sc, .gib = gib, .mode = m, .run = run };
 
                     if (!o->modes[m]) {
                         continue;
                     }
                     g_strlcpy(r.link, link, sizeof(r.link));
-                    if (!one_run(lab, o, name, &cur, &r, error)) {
-                        fph_virsh(cur, NULL, NULL, "destroy", name, NULL);
+                    if (!one_run(lab, o, g->name, &g->cur, &r, error)) {
+                        bench_guests_destroy(guests, G_N_ELEMENTS(guests));
                         return false;
                     }
                     g_array_append_val(runs, r);
@@ -508,7 +551,7 @@ bench_size(FphLab *lab, const Options *o, unsigned int gib, GArray *runs,
             }
         }
     }
-    fph_virsh(cur, NULL, NULL, "destroy", name, NULL);
+    bench_guests_destroy(guests, G_N_ELEMENTS(guests));
     return true;
 }
 
@@ -753,7 +796,8 @@ main(int argc, char **argv)
         { "scenarios", 0, 0, G_OPTION_ARG_STRING, &sc_arg,
           "idle-fresh,idle-freed,workload (default all)", "LIST" },
         { "modes", 0, 0, G_OPTION_ARG_STRING, &mode_arg,
-          "plain,hint,hint-wait (default all)", "LIST" },
+          "plain,hint,hint-wait,reporting,reporting-hint-wait (default "
+          "all)", "LIST" },
         { "links", 0, 0, G_OPTION_ARG_STRING, &links_arg,
           "rates of the link between the hosts, in tc's syntax, or unlimited "
           "(default " DEFAULT_LINKS ")", "LIST" },

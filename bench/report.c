@@ -12,8 +12,33 @@
 #include <string.h>
 
 const char *const mode_names[MODE_LAST] = {
-    "plain", "hint", "hint-wait",
+    "plain", "hint", "hint-wait", "reporting", "reporting-hint-wait",
 };
+
+bool
+mode_hints(Mode mode)
+{
+    return mode == MODE_HINT || mode == MODE_HINT_WAIT ||
+           mode == MODE_REPORTING_HINT_WAIT;
+}
+
+bool
+mode_waits(Mode mode)
+{
+    return mode == MODE_HINT_WAIT || mode == MODE_REPORTING_HINT_WAIT;
+}
+
+bool
+mode_reporting(Mode mode)
+{
+    return mode == MODE_REPORTING || mode == MODE_REPORTING_HINT_WAIT;
+}
+
+Mode
+mode_base(Mode mode)
+{
+    return mode_reporting(mode) ? MODE_REPORTING : MODE_PLAIN;
+}
 
 const char *const sc_names[SC_LAST] = {
     "idle-fresh", "idle-freed", "workload",
@@ -400,6 +425,8 @@ write_targets(FILE *f, const Options *o, GArray *runs)
             "migration less what QEMU counted hinted.\n\n"
             "| target | measured | result |\n|---|---|---|\n",
             TARGET_GIB, TARGET_LINK);
+    /* the issue's targets are against plain: the reporting guest's
+     * comparison has its own table (write_reporting) */
     for (m = MODE_HINT; m < MODE_LAST; m++) {
         const unsigned int g = TARGET_GIB;
         const char *l = TARGET_LINK;
@@ -417,7 +444,7 @@ write_targets(FILE *f, const Options *o, GArray *runs)
         g_autofree char *a = NULL, *b = NULL, *c = NULL, *d = NULL, *e = NULL;
         double v;
 
-        if (!o->modes[m]) {
+        if (!o->modes[m] || !mode_hints(m) || mode_reporting(m)) {
             continue;
         }
         a = g_strdup_printf("idle-freed, `%s`: API time at least 85%% lower "
@@ -444,6 +471,101 @@ write_targets(FILE *f, const Options *o, GArray *runs)
     fputc('\n', f);
 }
 
+/* The percentage by which VALUE is lower than BASE, in a table cell */
+static void
+md_lower(FILE *f, Stat value, Stat base)
+{
+    if (value.n == 0 || base.n == 0 || !(base.med > 0)) {
+        fputs(" n/a |", f);
+        return;
+    }
+    fprintf(f, " %.0f%% |", (1 - value.med / base.med) * 100);
+}
+
+/* The medians of FIELD of N MODES, a table cell each */
+static void
+md_medians(FILE *f, GArray *runs, Scenario sc, unsigned int gib,
+           const char *link, const Mode *modes, guint n, Field field)
+{
+    guint i;
+
+    for (i = 0; i < n; i++) {
+        Stat st = stat_of(runs, sc, gib, link, modes[i], field);
+
+        if (st.n) {
+            fprintf(f, " %.0f |", st.med);
+        } else {
+            fputs(" n/a |", f);
+        }
+    }
+}
+
+/*
+ * Whether hinting still pays when the guest reports its free pages: the
+ * reporting guest without and with hints, beside the other guest's plain
+ * and hint-wait, per scenario, size and link (medians)
+ */
+static void
+write_reporting(FILE *f, const Options *o, GArray *runs)
+{
+    static const Mode cols[] = {
+        MODE_PLAIN, MODE_HINT_WAIT, MODE_REPORTING, MODE_REPORTING_HINT_WAIT,
+    };
+    Scenario sc;
+    guint i, l, c;
+
+    if (!o->modes[MODE_REPORTING] || !o->modes[MODE_REPORTING_HINT_WAIT]) {
+        return;
+    }
+    fprintf(f, "## Hinting with free page reporting\n\n"
+            "The `reporting` modes migrate a guest of the same size whose "
+            "balloon also has `freePageReporting='on'`; QEMU discards the "
+            "memory that guest reports, and a migration still reads every "
+            "page (discarded ones as zero pages).  Medians; \"lower\": "
+            "`reporting-hint-wait` against `reporting`.\n\n"
+            "| scenario | GiB | link |");
+    for (c = 0; c < G_N_ELEMENTS(cols); c++) {
+        fprintf(f, " `%s` ms |", mode_names[cols[c]]);
+    }
+    fputs(" time lower |", f);
+    for (c = 0; c < G_N_ELEMENTS(cols); c++) {
+        fprintf(f, " `%s` MiB sent |", mode_names[cols[c]]);
+    }
+    fputs(" bytes lower |\n|---|---|---|", f);
+    for (c = 0; c < 2 * G_N_ELEMENTS(cols) + 2; c++) {
+        fputs("---|", f);
+    }
+    fputc('\n', f);
+    for (sc = 0; sc < SC_LAST; sc++) {
+        for (i = 0; i < o->sizes->len; i++) {
+            unsigned int gib = g_array_index(o->sizes, unsigned int, i);
+
+            for (l = 0; l < o->links->len; l++) {
+                const char *link = g_ptr_array_index(o->links, l);
+                Stat rep_t = stat_of(runs, sc, gib, link, MODE_REPORTING, f_qemu);
+                Stat rhw_t = stat_of(runs, sc, gib, link,
+                                     MODE_REPORTING_HINT_WAIT, f_qemu);
+                Stat rep_b = stat_of(runs, sc, gib, link, MODE_REPORTING, f_sent);
+                Stat rhw_b = stat_of(runs, sc, gib, link,
+                                     MODE_REPORTING_HINT_WAIT, f_sent);
+
+                if (rep_t.n == 0 && rhw_t.n == 0) {
+                    continue;
+                }
+                fprintf(f, "| %s | %u | %s |", sc_names[sc], gib, link);
+                md_medians(f, runs, sc, gib, link, cols, G_N_ELEMENTS(cols),
+                           f_qemu);
+                md_lower(f, rhw_t, rep_t);
+                md_medians(f, runs, sc, gib, link, cols, G_N_ELEMENTS(cols),
+                           f_sent);
+                md_lower(f, rhw_b, rep_b);
+                fputc('\n', f);
+            }
+        }
+    }
+    fputc('\n', f);
+}
+
 void
 write_summary(const Options *o, GArray *runs, const char *started)
 {
@@ -465,7 +587,9 @@ write_summary(const Options *o, GArray *runs, const char *started)
             "token bucket on both ends; `unlimited`: none), back and forth "
             "between hosts A and B; %u runs "
             "per mode, modes interleaved (the order alternates each run).  "
-            "`hint-wait` waits up to %" G_GUINT64_FORMAT " ms.  Workload: "
+            "`hint-wait` waits up to %" G_GUINT64_FORMAT " ms; the "
+            "`reporting` modes migrate a second guest of each size, whose "
+            "balloon also has `freePageReporting='on'`.  Workload: "
             "%u MiB working set dirtied at %u MiB/s, %u MiB/s allocated and "
             "freed, computing with the rest.  Guest kernel command line "
             "extra: `%s`.  Each cell: median (min–max).  "
@@ -474,6 +598,7 @@ write_summary(const Options *o, GArray *runs, const char *started)
             o->guest_append ? o->guest_append : "(none)");
     provenance_md(f, o->out);
     write_targets(f, o, runs);
+    write_reporting(f, o, runs);
 
     for (sc = 0; sc < SC_LAST; sc++) {
         if (!o->scenarios[sc]) {
@@ -567,7 +692,7 @@ plot_per_link(FILE *f, const Options *o, int nsc, const char *png,
             fprintf(f, "set title '%s, link %s'\n", sc_names[sc],
                     (char *)g_ptr_array_index(o->links, l));
             fprintf(f, "plot for [m=0:%d] 'plot.dat' index idx(%u, %d, m) u %s "
-                    "w yerrorlines t word('plain hint hint-wait', m+1), "
+                    "w yerrorlines t word(modes, m+1), "
                     "'plot.dat' index idx(%u, %d, 0) u %s w lp dt 2 t '%s'",
                     MODE_LAST - 1, l, sc, cols, l, sc, bound_cols, bound_title);
             if (seed && sc == SC_IDLE_FREED) {
@@ -595,6 +720,7 @@ write_plots(const Options *o, GArray *runs)
     const char *tl_link = g_ptr_array_index(o->links, 0);
     const char *tl_name_link = o->traces_without_link ? NULL : tl_link;
     int nsc = 0;
+    int hinted_modes = 0;
     Scenario sc;
     Mode m;
     guint i, l;
@@ -602,6 +728,9 @@ write_plots(const Options *o, GArray *runs)
 
     for (sc = 0; sc < SC_LAST; sc++) {
         nsc += o->scenarios[sc];
+    }
+    for (m = 0; m < MODE_LAST; m++) {
+        hinted_modes += o->modes[m] && mode_hints(m);
     }
     /* the timeline of the 2 GiB guest, or of the first size */
     for (i = 0; i < o->sizes->len; i++) {
@@ -663,6 +792,11 @@ write_plots(const Options *o, GArray *runs)
             100 + 400 * o->links->len, SEED_SIZE_GIB + 1, SC_LAST, MODE_LAST,
             SEED_SIZE_GIB, SEED_IDLE_PLAIN_MS, SEED_SIZE_GIB, SEED_IDLE_HINT_MS,
             SEED_SIZE_GIB, SEED_WORK_PLAIN_MS, SEED_SIZE_GIB, SEED_WORK_HINT_MS);
+    fputs("modes = '", f);
+    for (m = 0; m < MODE_LAST; m++) {
+        fprintf(f, "%s%s", m ? " " : "", mode_names[m]);
+    }
+    fputs("'\n", f);
     plot_per_link(f, o, nsc, "time.png", "migration time (QEMU total-time, "
                   "median, bars min-max)", "ms", "1:2:3:4", "1:8",
                   "lower bound (in-use / bandwidth)", true);
@@ -678,24 +812,24 @@ write_plots(const Options *o, GArray *runs)
             "set ylabel 'MiB'\n"
             "set multiplot layout 1,%d title 'idle-freed %u GiB, link %s, run "
             "0: memory sent, hinted and remaining while the migration runs'\n",
-            MAX(o->modes[MODE_HINT] + o->modes[MODE_HINT_WAIT], 1), tl_gib,
-            tl_link);
-    /* the hinted modes that ran */
-    for (m = MODE_HINT; m < MODE_LAST; m++) {
-        if (!o->modes[m]) {
+            MAX(hinted_modes, 1), tl_gib, tl_link);
+    /* the hinted modes that ran, each beside its guest without hints */
+    for (m = 0; m < MODE_LAST; m++) {
+        g_autofree char *hinted = NULL;
+        g_autofree char *base = NULL;
+
+        if (!o->modes[m] || !mode_hints(m)) {
             continue;
         }
-        g_autofree char *hinted = NULL;
-        g_autofree char *plain = NULL;
-
         hinted = trace_name(SC_IDLE_FREED, tl_gib, tl_name_link, m, 0);
-        plain = trace_name(SC_IDLE_FREED, tl_gib, tl_name_link, MODE_PLAIN, 0);
+        base = trace_name(SC_IDLE_FREED, tl_gib, tl_name_link, mode_base(m), 0);
         fprintf(f, "set title '%s'\n"
                 "plot 'trace/%s' u 1:3 every ::1 w l lw 2 "
                 "t 'sent', '' u 1:5 every ::1 w l lw 2 t 'hinted', "
                 "'' u 1:4 every ::1 w l t 'remaining (dirty)', "
                 "'trace/%s' u 1:3 every ::1 w l dt 2 "
-                "t 'sent without hints'\n", mode_names[m], hinted, plain);
+                "t 'sent by %s'\n", mode_names[m], hinted, base,
+                mode_names[mode_base(m)]);
     }
     fprintf(f, "unset multiplot\n");
     fclose(f);

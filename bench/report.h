@@ -20,14 +20,31 @@
 #define SEED_WORK_PLAIN_MS 2634
 #define SEED_WORK_HINT_MS 1265
 
+/*
+ * How a migration runs.  The reporting modes migrate a second guest whose
+ * balloon also has freePageReporting='on' (a property of the device, not
+ * of a migration): its kernel reports free memory all the time, and QEMU
+ * discards what it reports.
+ */
 typedef enum {
-    MODE_PLAIN,
-    MODE_HINT,
-    MODE_HINT_WAIT,
+    MODE_PLAIN,                 /* no flag */
+    MODE_HINT,                  /* VIR_MIGRATE_FREE_PAGE_HINT */
+    MODE_HINT_WAIT,             /* the same, the bulk stage waits */
+    MODE_REPORTING,             /* reporting guest, no flag */
+    MODE_REPORTING_HINT_WAIT,   /* reporting guest, as hint-wait */
     MODE_LAST
 } Mode;
 
 extern const char *const mode_names[MODE_LAST];
+
+/* Whether a migration of MODE asks the guest for hints */
+bool mode_hints(Mode mode);
+/* Whether it waits for the guest's first run of hints */
+bool mode_waits(Mode mode);
+/* Whether its guest reports free pages (freePageReporting='on') */
+bool mode_reporting(Mode mode);
+/* The mode of the same guest without hints: what MODE is compared with */
+Mode mode_base(Mode mode);
 
 typedef enum {
     SC_IDLE_FRESH,
