@@ -684,6 +684,13 @@ bench_saves(FphLab *lab, const Options *o, unsigned int gib, GArray *saves,
 
 /* issue 16: 1 and 10 Gbit/s, and the link as fast as the machine goes */
 #define DEFAULT_LINKS "1gbit,10gbit,unlimited"
+/* --quick: a first look in minutes, each of them an option's default that
+ * an option given beside it overrides */
+#define QUICK_SIZES "1"
+#define QUICK_SAVES "1"
+#define QUICK_SCENARIOS "idle-freed"
+#define QUICK_LINKS "1gbit"
+#define QUICK_RUNS 1
 
 static bool
 parse_list(const char *arg, const char *const *names, int n, bool *set,
@@ -779,7 +786,8 @@ main(int argc, char **argv)
     g_autofree char *sc_arg = NULL;
     g_autofree char *mode_arg = NULL;
     g_autofree char *links_arg = NULL;
-    gint runs_arg = 5;
+    gint runs_arg = G_MININT;   /* not given */
+    gboolean quick = FALSE;
     gint64 wait_arg = 10000;
     g_autofree char *out_arg = NULL;
     g_autofree char *append_arg = NULL;
@@ -787,6 +795,11 @@ main(int argc, char **argv)
     FILE *csv;
     Options o = { .ws_mib = 128, .dirty_rate = 16, .churn_rate = 16 };
     GOptionEntry entries[] = {
+        { "quick", 0, 0, G_OPTION_ARG_NONE, &quick,
+          "a first look: the defaults become --sizes " QUICK_SIZES
+          " --saves " QUICK_SAVES " --scenarios " QUICK_SCENARIOS
+          " --links " QUICK_LINKS " --runs 1 (options given override them)",
+          NULL },
         { "runs", 0, 0, G_OPTION_ARG_INT, &runs_arg,
           "runs per scenario, size and mode (default 5)", "N" },
         { "sizes", 0, 0, G_OPTION_ARG_STRING, &sizes_arg,
@@ -833,6 +846,15 @@ main(int argc, char **argv)
     }
     for (i = 0; i < MODE_LAST; i++) {
         o.modes[i] = true;
+    }
+    if (runs_arg == G_MININT) {
+        runs_arg = quick ? QUICK_RUNS : 5;
+    }
+    if (quick) {
+        sizes_arg = sizes_arg ? sizes_arg : g_strdup(QUICK_SIZES);
+        saves_arg = saves_arg ? saves_arg : g_strdup(QUICK_SAVES);
+        sc_arg = sc_arg ? sc_arg : g_strdup(QUICK_SCENARIOS);
+        links_arg = links_arg ? links_arg : g_strdup(QUICK_LINKS);
     }
     if (runs_arg < 1 || runs_arg > 100) {
         g_printerr("fph-bench: --runs must be from 1 to 100, not %d\n",
