@@ -50,6 +50,9 @@ typedef struct {
     char *logs;         /* where the state of a failed run is kept */
     char *guest_append; /* appended to the guest kernel's command line */
     bool kvm;           /* the guest's domain type: kvm, not qemu (TCG) */
+    /* libvirtd.log gets the debug messages of libvirt's migration code
+     * (set before fph_lab_up(); the benchmark's phases come from them) */
+    bool migration_debug;
     FphHost hosts[FPH_LAB_NHOSTS];
 } FphLab;
 

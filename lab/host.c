@@ -909,7 +909,7 @@ fph_host_bad_client_uri(FphHost *to)
 /* What the lab changes in the packages' configuration, appended to the
  * files Debian installs, each change with why. */
 static bool
-host_configure(FphHost *h, GError **error)
+host_configure(FphHost *h, bool migration_debug, GError **error)
 {
     g_autofree char *conf = fph_host_path(h, "/etc/libvirt/libvirtd.conf");
     g_autofree char *text = NULL;
@@ -925,11 +925,14 @@ host_configure(FphHost *h, GError **error)
         "# both hosts run on one machine, whose SMBIOS UUID libvirt would\n"
         "# take as each one's: it refuses a migration to \"the same host\"\n"
         "host_uuid = \"%s\"\n"
-        "# the migration code at debug level, in a file the lab keeps when a\n"
-        "# test fails (fph-lab down --keep-logs)\n"
-        "log_filters = \"1:qemu.qemu_migration 1:qemu.qemu_monitor 1:qemu.qemu_process\"\n"
-        "log_outputs = \"3:file:/var/log/libvirt/libvirtd.log\"\n",
-        text, h->name, uuid);
+        "# warnings and errors in a file the lab keeps when a test fails\n"
+        "# (fph-lab down --keep-logs)\n"
+        "log_outputs = \"%d:file:/var/log/libvirt/libvirtd.log\"\n"
+        "%s",
+        text, h->name, uuid, migration_debug ? 1 : 3,
+        migration_debug ? "# and the migration code's debug messages, whose\n"
+        "# timestamps give the benchmark libvirt's phases\n"
+        "log_filters = \"1:qemu.qemu_migration\"\n" : "");
     return g_file_set_contents(conf, more, -1, error);
 }
 
@@ -1155,7 +1158,7 @@ fph_lab_up(FphLab *lab, GError **error)
         return false;
     }
     for (i = 0; i < FPH_LAB_NHOSTS; i++) {
-        if (!host_configure(&lab->hosts[i], error) ||
+        if (!host_configure(&lab->hosts[i], lab->migration_debug, error) ||
             !host_start_daemons(&lab->hosts[i], error)) {
             return false;
         }
