@@ -33,8 +33,8 @@ main(int argc, char **argv)
           "the hint wait the runs were measured with, ms (default 10000)",
           "MS" },
         { "guest-append", 0, 0, G_OPTION_ARG_STRING, &append_arg,
-          "what the runs appended to the guest kernel's command line",
-          "ARGS" },
+          "what the runs of a runs.csv from before its guest column "
+          "appended to the guest kernel's command line", "ARGS" },
         { NULL }
     };
     g_autoptr(GOptionContext) ctx =
@@ -70,5 +70,6 @@ main(int argc, char **argv)
            runs->len, saves->len, o.out);
     g_array_unref(o.sizes);
     g_ptr_array_unref(o.links);
+    g_ptr_array_unref(o.guests);
     return 0;
 }

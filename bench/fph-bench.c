@@ -276,11 +276,46 @@ stat_ull(virTypedParameterPtr stats, int nstats, const char *field)
            (double)v : NAN;
 }
 
+/* ---- libvirt's phases from the source libvirtd's log ---- */
+
+#define LIBVIRTD_LOG "/var/log/libvirt/libvirtd.log"
+
+/* The size of HOST's libvirtd.log: where a migration's messages start */
+static goffset
+log_size(FphHost *host)
+{
+    g_autofree char *path = fph_host_path(host, LIBVIRTD_LOG);
+    struct stat st;
+
+    return stat(path, &st) == 0 ? st.st_size : 0;
+}
+
+/* R's phases from what FROM's libvirtd.log got after AT (NaN if the
+ * messages are not there, said once) */
+static void
+read_phases(FphHost *from, goffset at, gint64 call_us, gint64 return_us,
+            Run *r)
+{
+    static bool warned;
+    g_autofree char *path = fph_host_path(from, LIBVIRTD_LOG);
+    g_autofree char *text = NULL;
+    gsize len = 0;
+
+    if ((!g_file_get_contents(path, &text, &len, NULL) || (gsize)at > len ||
+         !phases_from_log(text + at, call_us, return_us, r->phase_ms)) &&
+        !warned) {
+        printf("[bench] libvirt's phases unknown: host %s's %s lacks the "
+               "migration's debug messages\n", from->name, LIBVIRTD_LOG);
+        warned = true;
+    }
+}
+
 static void
 write_trace(const Options *o, const Run *r, GArray *samples)
 {
     g_autofree char *dir = g_build_filename(o->out, "trace", NULL);
-    g_autofree char *base = trace_name(r->sc, r->gib, r->link, r->mode, r->run);
+    g_autofree char *base = trace_name(r->sc, r->gib, r->link, r->guest,
+                                       r->mode, r->run);
     g_autofree char *file = g_build_filename(dir, base, NULL);
     FILE *f;
     guint i;
@@ -314,6 +349,8 @@ migrate_once(FphHost *from, FphHost *to, const char *name, const Options *o,
     virDomainPtr dom = NULL;
     Poller p = { .host = from, .name = name, .total_ms = NAN, .setup_ms = NAN };
     GThread *thread;
+    gint64 call_us, return_us;
+    goffset log_at;
     double t0;
     bool ok = false;
     guint i;
@@ -337,10 +374,13 @@ migrate_once(FphHost *from, FphHost *to, const char *name, const Options *o,
     }
 
     p.samples = g_array_new(FALSE, TRUE, sizeof(Sample));
+    log_at = log_size(from);
     t0 = mono_ms();
     p.t0 = t0;
     thread = g_thread_new("poller", poller_thread, &p);
+    call_us = g_get_real_time();
     ok = virDomainMigrateToURI3(dom, dconnuri, params, nparams, flags) == 0;
+    return_us = g_get_real_time();
     r->api_ms = mono_ms() - t0;
     g_atomic_int_set(&p.stop, 1);
     g_thread_join(thread);
@@ -361,6 +401,7 @@ migrate_once(FphHost *from, FphHost *to, const char *name, const Options *o,
         }
     }
     write_trace(o, r, p.samples);
+    read_phases(from, log_at, call_us, return_us, r);
 
     ok = false;
     if (!(dst = fph_host_connect(to, error))) {
@@ -487,8 +528,8 @@ bench_guests_destroy(BenchGuest *guests, int n)
 }
 
 static bool
-bench_size(FphLab *lab, const Options *o, unsigned int gib, GArray *runs,
-           FILE *csv, GError **error)
+bench_size(FphLab *lab, const Options *o, const char *guest, unsigned int gib,
+           GArray *runs, FILE *csv, GError **error)
 {
     /* [0] for the modes without reporting, [1] for the reporting modes */
     BenchGuest guests[2] = {
@@ -508,8 +549,10 @@ bench_size(FphLab *lab, const Options *o, unsigned int gib, GArray *runs,
         if (!o->modes[k] || g->cur) {
             continue;
         }
-        printf("[bench] %u GiB: booting %s on host A (freePageHint='on'%s)\n",
-               gib, g->name, mode_reporting(k) ? ", freePageReporting='on'" : "");
+        printf("[bench] %u GiB: booting %s on host A (freePageHint='on'%s; "
+               "kernel command line %s%s)\n", gib, g->name,
+               mode_reporting(k) ? ", freePageReporting='on'" : "",
+               guest[0] ? "+ " : "as shipped", guest);
         if (!fph_guest_boot_balloon(lab, fph_lab_host(lab, "A"), g->name,
                                     gib * 1024, balloon, error)) {
             bench_guests_destroy(guests, G_N_ELEMENTS(guests));
@@ -541,6 +584,7 @@ bench_size(FphLab *lab, const Options *o, unsigned int gib, GArray *runs,
                         continue;
                     }
                     g_strlcpy(r.link, link, sizeof(r.link));
+                    g_strlcpy(r.guest, guest, sizeof(r.guest));
                     if (!one_run(lab, o, g->name, &g->cur, &r, error)) {
                         bench_guests_destroy(guests, G_N_ELEMENTS(guests));
                         return false;
@@ -684,12 +728,16 @@ bench_saves(FphLab *lab, const Options *o, unsigned int gib, GArray *saves,
 
 /* issue 16: 1 and 10 Gbit/s, and the link as fast as the machine goes */
 #define DEFAULT_LINKS "1gbit,10gbit,unlimited"
+/* Debian 13's kernel zeroes pages it allocates (init_on_alloc=1): as
+ * shipped, and without */
+#define DEFAULT_GUESTS "default,init_on_alloc=0"
 /* --quick: a first look in minutes, each of them an option's default that
  * an option given beside it overrides */
 #define QUICK_SIZES "1"
 #define QUICK_SAVES "1"
 #define QUICK_SCENARIOS "idle-freed"
 #define QUICK_LINKS "1gbit"
+#define QUICK_GUESTS "default"
 #define QUICK_RUNS 1
 
 static bool
@@ -748,6 +796,34 @@ parse_links(const char *arg, GPtrArray *links)
     return links->len > 0;
 }
 
+/* --guests: "default" is the kernel as shipped (""), anything else what
+ * the guest's kernel command line gets appended, once each */
+static bool
+parse_guests(const char *arg, GPtrArray *guests)
+{
+    g_auto(GStrv) items = g_strsplit(arg, ",", -1);
+    int i;
+
+    for (i = 0; items[i]; i++) {
+        const char *g = g_str_equal(items[i], "default") ? "" : items[i];
+
+        if (!items[i][0] || strlen(g) >= sizeof(((Run *)NULL)->guest) ||
+            strpbrk(g, "'\"<>&\n")) {
+            g_printerr("fph-bench: --guests: '%s' is not 'default' or kernel "
+                       "command line arguments (at most %zu characters, no "
+                       "quotes, <, > or &)\n", items[i],
+                       sizeof(((Run *)NULL)->guest) - 1);
+            return false;
+        }
+        if (g_ptr_array_find_with_equal_func(guests, g, g_str_equal, NULL)) {
+            g_printerr("fph-bench: --guests: '%s' is there twice\n", items[i]);
+            return false;
+        }
+        g_ptr_array_add(guests, g_strdup(g));
+    }
+    return guests->len > 0;
+}
+
 static bool
 parse_sizes(const char *arg, GArray *sizes, const char *what)
 {
@@ -790,7 +866,7 @@ main(int argc, char **argv)
     gboolean quick = FALSE;
     gint64 wait_arg = 10000;
     g_autofree char *out_arg = NULL;
-    g_autofree char *append_arg = NULL;
+    g_autofree char *guests_arg = NULL;
     gboolean keep_logs = FALSE;
     FILE *csv;
     Options o = { .ws_mib = 128, .dirty_rate = 16, .churn_rate = 16 };
@@ -798,7 +874,8 @@ main(int argc, char **argv)
         { "quick", 0, 0, G_OPTION_ARG_NONE, &quick,
           "a first look: the defaults become --sizes " QUICK_SIZES
           " --saves " QUICK_SAVES " --scenarios " QUICK_SCENARIOS
-          " --links " QUICK_LINKS " --runs 1 (options given override them)",
+          " --links " QUICK_LINKS " --guests " QUICK_GUESTS
+          " --runs 1 (options given override them)",
           NULL },
         { "runs", 0, 0, G_OPTION_ARG_INT, &runs_arg,
           "runs per scenario, size and mode (default 5)", "N" },
@@ -817,9 +894,10 @@ main(int argc, char **argv)
         { "hint-wait", 0, 0, G_OPTION_ARG_INT64, &wait_arg,
           "VIR_MIGRATE_PARAM_FREE_PAGE_HINT_WAIT of hint-wait, ms "
           "(default 10000)", "MS" },
-        { "guest-append", 0, 0, G_OPTION_ARG_STRING, &append_arg,
-          "append ARGS to the guest kernel's command line, e.g. "
-          "init_on_alloc=0", "ARGS" },
+        { "guests", 0, 0, G_OPTION_ARG_STRING, &guests_arg,
+          "the guest kernels, each 'default' (Debian's as shipped) or what "
+          "to append to its command line (default " DEFAULT_GUESTS ")",
+          "LIST" },
         { "keep-logs", 0, 0, G_OPTION_ARG_NONE, &keep_logs,
           "keep the lab's logs (daemons, QEMU, guest console) also when "
           "every run succeeded", NULL },
@@ -831,7 +909,7 @@ main(int argc, char **argv)
         g_option_context_new("- free page hinting benchmark in fph's lab");
     int i;
     bool ok = true;
-    guint s;
+    guint s, g;
 
     setvbuf(stdout, NULL, _IOLBF, 0);
     g_option_context_add_main_entries(ctx, entries, NULL);
@@ -841,6 +919,7 @@ main(int argc, char **argv)
     }
     o.sizes = g_array_new(FALSE, FALSE, sizeof(unsigned int));
     o.links = g_ptr_array_new_with_free_func(g_free);
+    o.guests = g_ptr_array_new_with_free_func(g_free);
     for (i = 0; i < SC_LAST; i++) {
         o.scenarios[i] = true;
     }
@@ -855,6 +934,7 @@ main(int argc, char **argv)
         saves_arg = saves_arg ? saves_arg : g_strdup(QUICK_SAVES);
         sc_arg = sc_arg ? sc_arg : g_strdup(QUICK_SCENARIOS);
         links_arg = links_arg ? links_arg : g_strdup(QUICK_LINKS);
+        guests_arg = guests_arg ? guests_arg : g_strdup(QUICK_GUESTS);
     }
     if (runs_arg < 1 || runs_arg > 100) {
         g_printerr("fph-bench: --runs must be from 1 to 100, not %d\n",
@@ -877,7 +957,8 @@ main(int argc, char **argv)
                                "scenarios")) ||
         (mode_arg && !parse_list(mode_arg, mode_names, MODE_LAST, o.modes,
                                  "modes")) ||
-        !parse_links(links_arg ? links_arg : DEFAULT_LINKS, o.links)) {
+        !parse_links(links_arg ? links_arg : DEFAULT_LINKS, o.links) ||
+        !parse_guests(guests_arg ? guests_arg : DEFAULT_GUESTS, o.guests)) {
         return 64;
     }
     o.runs = runs_arg;
@@ -889,8 +970,7 @@ main(int argc, char **argv)
         return 1;
     }
 
-    lab->guest_append = g_steal_pointer(&append_arg);
-    o.guest_append = lab->guest_append;
+    lab->migration_debug = true;
     if (!(csv = csv_open(&o)) ||
         (save_sizes->len && !(saves_csv = saves_csv_open(o.out)))) {
         return 1;
@@ -901,10 +981,19 @@ main(int argc, char **argv)
         g_printerr("fph-bench: %s\n", err->message);
         return 1;
     }
-    for (s = 0; ok && s < o.sizes->len; s++) {
-        ok = bench_size(lab, &o, g_array_index(o.sizes, unsigned int, s), runs,
-                        csv, &err);
+    for (g = 0; ok && g < o.guests->len; g++) {
+        const char *guest = g_ptr_array_index(o.guests, g);
+
+        g_free(lab->guest_append);
+        lab->guest_append = guest[0] ? g_strdup(guest) : NULL;
+        for (s = 0; ok && s < o.sizes->len; s++) {
+            ok = bench_size(lab, &o, guest,
+                            g_array_index(o.sizes, unsigned int, s), runs, csv,
+                            &err);
+        }
     }
+    g_free(lab->guest_append);
+    lab->guest_append = NULL;
     for (s = 0; ok && s < save_sizes->len; s++) {
         ok = bench_saves(lab, &o, g_array_index(save_sizes, unsigned int, s),
                          saves, saves_csv, &err);
@@ -926,5 +1015,6 @@ main(int argc, char **argv)
            saves->len, o.out);
     g_array_unref(o.sizes);
     g_ptr_array_unref(o.links);
+    g_ptr_array_unref(o.guests);
     return ok ? 0 : 1;
 }

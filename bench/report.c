@@ -44,6 +44,66 @@ const char *const sc_names[SC_LAST] = {
     "idle-fresh", "idle-freed", "workload",
 };
 
+const char *const phase_names[PHASE_LAST] = {
+    "call", "connect", "begin", "prepare", "perform", "finish", "confirm",
+};
+
+/* Where each phase after the call starts: the debug messages of
+ * qemuMigrationSrcPerformPeer2Peer() and ...Peer2Peer3() in libvirt's
+ * src/qemu/qemu_migration.c (function name, line, " : ", message) */
+static const char *const phase_marks[PHASE_LAST - 1] = {
+    " : qemuMigrationSrcPerformPeer2Peer:",
+    " : qemuMigrationSrcPerformPeer2Peer3:",
+    " : Prepare3 ",
+    " : Perform3 ",
+    " : Finish3 ",
+    " : Confirm3 ",
+};
+
+/* The time of a libvirt log line ("2026-12-05 08:00:00.123+0000: ..."),
+ * in µs since the epoch, or -1 */
+static gint64
+log_line_us(const char *line)
+{
+    int y, mo, d, h, mi, sec, ms, n = 0;
+    g_autoptr(GDateTime) dt = NULL;
+
+    if (sscanf(line, "%4d-%2d-%2d %2d:%2d:%2d.%3d+0000:%n", &y, &mo, &d, &h,
+               &mi, &sec, &ms, &n) != 7 || n == 0 ||
+        !(dt = g_date_time_new_utc(y, mo, d, h, mi, sec))) {
+        return -1;
+    }
+    return g_date_time_to_unix(dt) * G_USEC_PER_SEC + ms * 1000;
+}
+
+bool
+phases_from_log(const char *log, gint64 call_us, gint64 return_us,
+                double phase_ms[PHASE_LAST])
+{
+    g_auto(GStrv) lines = g_strsplit(log ? log : "", "\n", -1);
+    gint64 at[PHASE_LAST + 1] = { call_us };
+    int p = 0, i;
+
+    for (i = 0; i < PHASE_LAST; i++) {
+        phase_ms[i] = NAN;
+    }
+    for (i = 0; lines[i] && p < PHASE_LAST - 1; i++) {
+        if (strstr(lines[i], phase_marks[p]) &&
+            (at[p + 1] = log_line_us(lines[i])) >= 0) {
+            p++;
+        }
+    }
+    if (p < PHASE_LAST - 1) {
+        return false;
+    }
+    at[PHASE_LAST] = return_us;
+    for (i = 0; i < PHASE_LAST; i++) {
+        /* the log has milliseconds, the call's clock microseconds */
+        phase_ms[i] = MAX(at[i + 1] - at[i], 0) / 1000.0;
+    }
+    return true;
+}
+
 /* ---- output ---- */
 
 static void
@@ -60,8 +120,12 @@ csv_num(FILE *f, double v, const char *fmt)
     "qemu_total_ms,setup_ms,api_wall_ms,libvirt_elapsed_ms," \
     "libvirt_cost_ms,downtime_ms,sent_mib,hinted_mib,bandwidth_mib_s," \
     "sent_before_first_hint_mib,workload_units_s"
-#define CSV_HEADER CSV_HEADER_NO_LINK ",link,mem_free_mib"
-#define CSV_FIELDS 20
+/* runs.csv before the phases and the guests (2026-12-05): 20 fields */
+#define CSV_HEADER_NO_PHASES CSV_HEADER_NO_LINK ",link,mem_free_mib"
+#define CSV_FIELDS_NO_PHASES 20
+#define CSV_HEADER CSV_HEADER_NO_PHASES ",guest,call_ms,connect_ms,begin_ms," \
+    "prepare_ms,perform_ms,finish_ms,confirm_ms"
+#define CSV_FIELDS (CSV_FIELDS_NO_PHASES + 1 + PHASE_LAST)
 
 char **
 provenance_read(const char *out)
@@ -147,6 +211,8 @@ csv_open(const Options *o)
 void
 csv_append(FILE *f, const Run *r)
 {
+    int i;
+
     fprintf(f, "%s,%u,%s,%u,%s,%s", sc_names[r->sc], r->gib,
             mode_names[r->mode], r->run, r->from, r->to);
     csv_num(f, r->in_use_mib, "%.1f");
@@ -163,6 +229,10 @@ csv_append(FILE *f, const Run *r)
     csv_num(f, r->throughput, "%.1f");
     fprintf(f, ",%s", r->link[0] ? r->link : LINK_UNLIMITED);
     csv_num(f, r->mem_free_mib, "%.1f");
+    fprintf(f, ",%s", r->guest);
+    for (i = 0; i < PHASE_LAST; i++) {
+        csv_num(f, r->phase_ms[i], "%.1f");
+    }
     fputc('\n', f);
     fflush(f);
 }
@@ -205,10 +275,15 @@ csv_read(Options *o, GArray *runs)
     all = g_strsplit(text, "\n", -1);
     lines = csv_skip_comments(all);
     o->traces_without_link = false;
+    o->traces_without_guest = true;
     if (lines[0] && g_str_equal(lines[0], CSV_HEADER_NO_LINK)) {
-        fields = CSV_FIELDS - 2;
+        fields = CSV_FIELDS_NO_PHASES - 2;
         o->traces_without_link = true;
-    } else if (!lines[0] || !g_str_equal(lines[0], CSV_HEADER)) {
+    } else if (lines[0] && g_str_equal(lines[0], CSV_HEADER_NO_PHASES)) {
+        fields = CSV_FIELDS_NO_PHASES;
+    } else if (lines[0] && g_str_equal(lines[0], CSV_HEADER)) {
+        o->traces_without_guest = false;
+    } else {
         g_printerr("%s: %s is not a runs.csv of this benchmark\n", g_get_prgname(), file);
         return false;
     }
@@ -223,6 +298,11 @@ csv_read(Options *o, GArray *runs)
         g_ptr_array_set_size(o->links, 0);
     } else {
         o->links = g_ptr_array_new_with_free_func(g_free);
+    }
+    if (o->guests) {
+        g_ptr_array_set_size(o->guests, 0);
+    } else {
+        o->guests = g_ptr_array_new_with_free_func(g_free);
     }
     o->runs = 0;
     for (i = 1; lines[i] && lines[i][0]; i++) {
@@ -259,9 +339,16 @@ csv_read(Options *o, GArray *runs)
         r.bw_mib_s = csv_field(f, 15);
         r.sent_before_hint_mib = csv_field(f, 16);
         r.throughput = csv_field(f, 17);
-        g_strlcpy(r.link, fields == CSV_FIELDS ? f[18] : LINK_UNLIMITED,
+        g_strlcpy(r.link, fields >= CSV_FIELDS_NO_PHASES ? f[18] : LINK_UNLIMITED,
                   sizeof(r.link));
-        r.mem_free_mib = fields == CSV_FIELDS ? csv_field(f, 19) : NAN;
+        r.mem_free_mib = fields >= CSV_FIELDS_NO_PHASES ? csv_field(f, 19) : NAN;
+        /* older runs: the guest of --guest-append, as fph-bench-report
+         * is told (o->guest_append) */
+        g_strlcpy(r.guest, fields == CSV_FIELDS ? f[20] :
+                  o->guest_append ? o->guest_append : "", sizeof(r.guest));
+        for (k = 0; k < PHASE_LAST; k++) {
+            r.phase_ms[k] = fields == CSV_FIELDS ? csv_field(f, 21 + k) : NAN;
+        }
         if (!r.link[0]) {
             g_printerr("%s: %s:%d: a run without its link\n", g_get_prgname(),
                        file, (int)(lines - all) + i + 1);
@@ -270,6 +357,10 @@ csv_read(Options *o, GArray *runs)
         if (!g_ptr_array_find_with_equal_func(o->links, r.link, g_str_equal,
                                               NULL)) {
             g_ptr_array_add(o->links, g_strdup(r.link));
+        }
+        if (!g_ptr_array_find_with_equal_func(o->guests, r.guest, g_str_equal,
+                                              NULL)) {
+            g_ptr_array_add(o->guests, g_strdup(r.guest));
         }
         g_array_append_val(runs, r);
         o->scenarios[sc] = true;
@@ -413,18 +504,18 @@ target_line(FILE *f, const char *what, double value, const char *unit,
 #define TARGET_LINK "1gbit"
 
 static void
-write_targets(FILE *f, const Options *o, GArray *runs)
+write_targets(FILE *f, const Options *o, GArray *runs, const char *h)
 {
     Mode m;
 
-    fprintf(f, "## Targets\n\n"
+    fprintf(f, "%s Targets\n\n"
             "Medians of the %u GiB guest over the link at `%s`; \"time\" is "
             "QEMU's total time, \"API time\" the wall time of the migration "
             "call.  The targets compare a hinted mode with `plain` of the same "
             "scenario.  \"Not hinted\" is the guest's MemFree before the "
             "migration less what QEMU counted hinted.\n\n"
             "| target | measured | result |\n|---|---|---|\n",
-            TARGET_GIB, TARGET_LINK);
+            h, TARGET_GIB, TARGET_LINK);
     /* the issue's targets are against plain: the reporting guest's
      * comparison has its own table (write_reporting) */
     for (m = MODE_HINT; m < MODE_LAST; m++) {
@@ -482,6 +573,30 @@ md_lower(FILE *f, Stat value, Stat base)
     fprintf(f, " %.0f%% |", (1 - value.med / base.med) * 100);
 }
 
+/* The line below a table's header of N columns */
+static void
+md_rule(FILE *f, guint n)
+{
+    guint i;
+
+    fputc('|', f);
+    for (i = 0; i < n; i++) {
+        fputs("---|", f);
+    }
+    fputc('\n', f);
+}
+
+/* A table cell: the median of ST, or n/a */
+static void
+md_median(FILE *f, Stat st)
+{
+    if (st.n) {
+        fprintf(f, " %.0f |", st.med);
+    } else {
+        fputs(" n/a |", f);
+    }
+}
+
 /* The medians of FIELD of N MODES, a table cell each */
 static void
 md_medians(FILE *f, GArray *runs, Scenario sc, unsigned int gib,
@@ -490,13 +605,7 @@ md_medians(FILE *f, GArray *runs, Scenario sc, unsigned int gib,
     guint i;
 
     for (i = 0; i < n; i++) {
-        Stat st = stat_of(runs, sc, gib, link, modes[i], field);
-
-        if (st.n) {
-            fprintf(f, " %.0f |", st.med);
-        } else {
-            fputs(" n/a |", f);
-        }
+        md_median(f, stat_of(runs, sc, gib, link, modes[i], field));
     }
 }
 
@@ -506,7 +615,7 @@ md_medians(FILE *f, GArray *runs, Scenario sc, unsigned int gib,
  * and hint-wait, per scenario, size and link (medians)
  */
 static void
-write_reporting(FILE *f, const Options *o, GArray *runs)
+write_reporting(FILE *f, const Options *o, GArray *runs, const char *h)
 {
     static const Mode cols[] = {
         MODE_PLAIN, MODE_HINT_WAIT, MODE_REPORTING, MODE_REPORTING_HINT_WAIT,
@@ -517,13 +626,13 @@ write_reporting(FILE *f, const Options *o, GArray *runs)
     if (!o->modes[MODE_REPORTING] || !o->modes[MODE_REPORTING_HINT_WAIT]) {
         return;
     }
-    fprintf(f, "## Hinting with free page reporting\n\n"
+    fprintf(f, "%s Hinting with free page reporting\n\n"
             "The `reporting` modes migrate a guest of the same size whose "
             "balloon also has `freePageReporting='on'`; QEMU discards the "
             "memory that guest reports, and a migration still reads every "
             "page (discarded ones as zero pages).  Medians; \"lower\": "
             "`reporting-hint-wait` against `reporting`.\n\n"
-            "| scenario | GiB | link |");
+            "| scenario | GiB | link |", h);
     for (c = 0; c < G_N_ELEMENTS(cols); c++) {
         fprintf(f, " `%s` ms |", mode_names[cols[c]]);
     }
@@ -531,11 +640,8 @@ write_reporting(FILE *f, const Options *o, GArray *runs)
     for (c = 0; c < G_N_ELEMENTS(cols); c++) {
         fprintf(f, " `%s` MiB sent |", mode_names[cols[c]]);
     }
-    fputs(" bytes lower |\n|---|---|---|", f);
-    for (c = 0; c < 2 * G_N_ELEMENTS(cols) + 2; c++) {
-        fputs("---|", f);
-    }
-    fputc('\n', f);
+    fputs(" bytes lower |\n", f);
+    md_rule(f, 3 + 2 * G_N_ELEMENTS(cols) + 2);
     for (sc = 0; sc < SC_LAST; sc++) {
         for (i = 0; i < o->sizes->len; i++) {
             unsigned int gib = g_array_index(o->sizes, unsigned int, i);
@@ -566,45 +672,95 @@ write_reporting(FILE *f, const Options *o, GArray *runs)
     fputc('\n', f);
 }
 
-void
-write_summary(const Options *o, GArray *runs, const char *started)
+#define PHASE_FIELD(fn, phase) \
+    static double fn(const Run *r) { return r->phase_ms[phase]; }
+PHASE_FIELD(f_call, PHASE_CALL)
+PHASE_FIELD(f_connect, PHASE_CONNECT)
+PHASE_FIELD(f_begin, PHASE_BEGIN)
+PHASE_FIELD(f_prepare, PHASE_PREPARE)
+PHASE_FIELD(f_perform, PHASE_PERFORM)
+PHASE_FIELD(f_finish, PHASE_FINISH)
+PHASE_FIELD(f_confirm, PHASE_CONFIRM)
+static const Field phase_fields[PHASE_LAST] = {
+    f_call, f_connect, f_begin, f_prepare, f_perform, f_finish, f_confirm,
+};
+/* what libvirt spends in Perform besides QEMU's migration */
+static double f_perform_libvirt(const Run *r)
 {
-    g_autofree char *file = g_build_filename(o->out, "summary.md", NULL);
-    FILE *f = fopen(file, "w");
+    return r->phase_ms[PHASE_PERFORM] - r->qemu_ms;
+}
+
+/*
+ * libvirt's part of the migrations, phase by phase (medians): where the
+ * API call's time goes besides QEMU's total time
+ */
+static void
+write_phases(FILE *f, const Options *o, GArray *runs, const char *h)
+{
     Scenario sc;
     Mode m;
     guint i, l;
+    int p;
 
-    if (!f) {
-        g_printerr("%s: cannot write %s: %s\n", g_get_prgname(), file, g_strerror(errno));
-        return;
+    for (i = 0; i < runs->len; i++) {
+        if (!isnan(g_array_index(runs, Run, i).phase_ms[PHASE_PERFORM])) {
+            break;
+        }
     }
-    fprintf(f, "# fph benchmark, %s\n\n", started);
-    fprintf(f, "TCG guest (1 vCPU) in fph's two-host lab on one machine (2 "
-            "cores), two Debian 13 hosts with fph's packages; migrations "
-            "through libvirt's C API, peer to peer (TLS between the daemons) "
-            "over the hosts' veth link at the rate of the `link` column (tc's "
-            "token bucket on both ends; `unlimited`: none), back and forth "
-            "between hosts A and B; %u runs "
-            "per mode, modes interleaved (the order alternates each run).  "
-            "`hint-wait` waits up to %" G_GUINT64_FORMAT " ms; the "
-            "`reporting` modes migrate a second guest of each size, whose "
-            "balloon also has `freePageReporting='on'`.  Workload: "
-            "%u MiB working set dirtied at %u MiB/s, %u MiB/s allocated and "
-            "freed, computing with the rest.  Guest kernel command line "
-            "extra: `%s`.  Each cell: median (min–max).  "
-            "Raw data: `runs.csv`; timelines: `trace/`.\n\n",
-            o->runs, o->hint_wait_ms, o->ws_mib, o->dirty_rate, o->churn_rate,
-            o->guest_append ? o->guest_append : "(none)");
-    provenance_md(f, o->out);
-    write_targets(f, o, runs);
-    write_reporting(f, o, runs);
+    if (i == runs->len) {
+        return;     /* runs from before the phases, or the log lacked them */
+    }
+    fprintf(f, "%s libvirt's phases\n\n"
+            "Medians in ms, from the timestamps of the source libvirtd's "
+            "migration debug messages (see docs/benchmark.md).  \"Perform "
+            "less QEMU\": what libvirt spends in Perform besides QEMU's "
+            "total time.\n\n| scenario | GiB | link | mode |", h);
+    for (p = 0; p < PHASE_LAST; p++) {
+        fprintf(f, " %s |", phase_names[p]);
+    }
+    fputs(" perform less QEMU | API wall |\n", f);
+    md_rule(f, 4 + PHASE_LAST + 2);
+    for (sc = 0; sc < SC_LAST; sc++) {
+        for (i = 0; i < o->sizes->len; i++) {
+            unsigned int gib = g_array_index(o->sizes, unsigned int, i);
+
+            for (l = 0; l < o->links->len; l++) {
+                const char *link = g_ptr_array_index(o->links, l);
+
+                for (m = 0; m < MODE_LAST; m++) {
+                    if (stat_of(runs, sc, gib, link, m, f_perform).n == 0) {
+                        continue;
+                    }
+                    fprintf(f, "| %s | %u | %s | %s |", sc_names[sc], gib, link,
+                            mode_names[m]);
+                    for (p = 0; p < PHASE_LAST; p++) {
+                        md_median(f, stat_of(runs, sc, gib, link, m,
+                                             phase_fields[p]));
+                    }
+                    md_median(f, stat_of(runs, sc, gib, link, m,
+                                         f_perform_libvirt));
+                    md_median(f, stat_of(runs, sc, gib, link, m, f_api));
+                    fputc('\n', f);
+                }
+            }
+        }
+    }
+    fputc('\n', f);
+}
+
+/* The tables per scenario: a row per size, link and mode */
+static void
+write_tables(FILE *f, const Options *o, GArray *runs, const char *h)
+{
+    Scenario sc;
+    Mode m;
+    guint i, l;
 
     for (sc = 0; sc < SC_LAST; sc++) {
         if (!o->scenarios[sc]) {
             continue;
         }
-        fprintf(f, "## %s\n\n", sc_names[sc]);
+        fprintf(f, "%s %s\n\n", h, sc_names[sc]);
         fprintf(f, "| GiB | link | mode | QEMU total ms | API wall ms | "
                 "libvirt cost ms | setup ms | downtime ms | sent MiB | hinted "
                 "MiB | in-use MiB | not hinted MiB | sent before 1st hint MiB "
@@ -648,35 +804,128 @@ write_summary(const Options *o, GArray *runs, const char *started)
         }
         fputc('\n', f);
     }
+}
+
+/* The runs of GUEST (its kernel command line extra) among RUNS */
+static GArray *
+runs_of_guest(GArray *runs, const char *guest)
+{
+    GArray *out = g_array_new(FALSE, TRUE, sizeof(Run));
+    guint i;
+
+    for (i = 0; i < runs->len; i++) {
+        Run *r = &g_array_index(runs, Run, i);
+
+        if (g_str_equal(r->guest, guest)) {
+            g_array_append_val(out, *r);
+        }
+    }
+    return out;
+}
+
+/* What the file names of GUEST's plots add: "" for the kernel as
+ * shipped, else "-" and its command line extra in letters, digits and _ */
+static char *
+guest_tag(const char *guest)
+{
+    char *tag;
+    char *p;
+
+    if (!guest[0]) {
+        return g_strdup("");
+    }
+    tag = g_strdup_printf("-%s", guest);
+    for (p = tag + 1; *p; p++) {
+        if (!g_ascii_isalnum(*p)) {
+            *p = '_';
+        }
+    }
+    return tag;
+}
+
+void
+write_summary(const Options *o, GArray *runs, const char *started)
+{
+    g_autofree char *file = g_build_filename(o->out, "summary.md", NULL);
+    FILE *f = fopen(file, "w");
+    const char *h = o->guests->len > 1 ? "###" : "##";
+    guint g;
+
+    if (!f) {
+        g_printerr("%s: cannot write %s: %s\n", g_get_prgname(), file, g_strerror(errno));
+        return;
+    }
+    fprintf(f, "# fph benchmark, %s\n\n", started);
+    fprintf(f, "TCG guest (1 vCPU) in fph's two-host lab on one machine (2 "
+            "cores), two Debian 13 hosts with fph's packages; migrations "
+            "through libvirt's C API, peer to peer (TLS between the daemons) "
+            "over the hosts' veth link at the rate of the `link` column (tc's "
+            "token bucket on both ends; `unlimited`: none), back and forth "
+            "between hosts A and B; %u runs "
+            "per mode, modes interleaved (the order alternates each run).  "
+            "`hint-wait` waits up to %" G_GUINT64_FORMAT " ms; the "
+            "`reporting` modes migrate a second guest of each size, whose "
+            "balloon also has `freePageReporting='on'`.  Workload: "
+            "%u MiB working set dirtied at %u MiB/s, %u MiB/s allocated and "
+            "freed, computing with the rest.  Guest kernels:",
+            o->runs, o->hint_wait_ms, o->ws_mib, o->dirty_rate, o->churn_rate);
+    for (g = 0; g < o->guests->len; g++) {
+        const char *guest = g_ptr_array_index(o->guests, g);
+
+        fprintf(f, "%s %s%s%s", g ? "," : "",
+                guest[0] ? "command line + `" : "Debian's as shipped",
+                guest, guest[0] ? "`" : "");
+    }
+    fprintf(f, ".  Each cell: median (min–max).  Raw data: `runs.csv`; "
+            "timelines: `trace/`.\n\n");
+    provenance_md(f, o->out);
+    for (g = 0; g < o->guests->len; g++) {
+        const char *guest = g_ptr_array_index(o->guests, g);
+        g_autoptr(GArray) mine = runs_of_guest(runs, guest);
+        g_autofree char *tag = guest_tag(guest);
+
+        if (o->guests->len > 1) {
+            fprintf(f, "## Guest kernel: %s%s%s\n\n",
+                    guest[0] ? "command line + `" : "Debian's as shipped",
+                    guest, guest[0] ? "`" : "");
+        }
+        write_targets(f, o, mine, h);
+        write_reporting(f, o, mine, h);
+        write_phases(f, o, mine, h);
+        write_tables(f, o, mine, h);
+        fprintf(f, "![time](time%s.png)\n\n![bytes](bytes%s.png)\n\n"
+                "![timeline](timeline%s.png)\n\n", tag, tag, tag);
+    }
     fprintf(f, "The seed (8 GiB, 4 vCPUs, KVM, 100G, 10 runs): idle %d -> %d "
-            "ms, kernel compile %d -> %d ms.\n\n"
-            "![time](time.png)\n\n![bytes](bytes.png)\n\n"
-            "![timeline](timeline.png)\n",
+            "ms, kernel compile %d -> %d ms.\n",
             SEED_IDLE_PLAIN_MS, SEED_IDLE_HINT_MS, SEED_WORK_PLAIN_MS,
             SEED_WORK_HINT_MS);
     fclose(f);
 }
 
 char *
-trace_name(Scenario sc, unsigned int gib, const char *link, Mode mode,
-           unsigned int run)
+trace_name(Scenario sc, unsigned int gib, const char *link, const char *guest,
+           Mode mode, unsigned int run)
 {
+    g_autofree char *tag = guest_tag(guest ? guest : "");
+
     /* the runs before link rates had no link in the name */
     if (!link || !link[0]) {
         return g_strdup_printf("%s-%ug-%s-%u.csv", sc_names[sc], gib,
                                mode_names[mode], run);
     }
-    return g_strdup_printf("%s-%ug-%s-%s-%u.csv", sc_names[sc], gib, link,
-                           mode_names[mode], run);
+    return g_strdup_printf("%s-%ug-%s%s-%s-%u.csv", sc_names[sc], gib, link,
+                           tag, mode_names[mode], run);
 }
 
 /* A PNG of a plot per link (rows) and scenario (columns): the modes with
  * COLS of plot.dat, the lower bound with BOUND_COLS, the seed's points if
  * SEED */
 static void
-plot_per_link(FILE *f, const Options *o, int nsc, const char *png,
-              const char *title, const char *ylabel, const char *cols,
-              const char *bound_cols, const char *bound_title, bool seed)
+plot_per_link(FILE *f, const Options *o, int nsc, const char *dat,
+              const char *png, const char *title, const char *ylabel,
+              const char *cols, const char *bound_cols,
+              const char *bound_title, bool seed)
 {
     Scenario sc;
     guint l;
@@ -691,10 +940,11 @@ plot_per_link(FILE *f, const Options *o, int nsc, const char *png,
             }
             fprintf(f, "set title '%s, link %s'\n", sc_names[sc],
                     (char *)g_ptr_array_index(o->links, l));
-            fprintf(f, "plot for [m=0:%d] 'plot.dat' index idx(%u, %d, m) u %s "
+            fprintf(f, "plot for [m=0:%d] '%s' index idx(%u, %d, m) u %s "
                     "w yerrorlines t word(modes, m+1), "
-                    "'plot.dat' index idx(%u, %d, 0) u %s w lp dt 2 t '%s'",
-                    MODE_LAST - 1, l, sc, cols, l, sc, bound_cols, bound_title);
+                    "'%s' index idx(%u, %d, 0) u %s w lp dt 2 t '%s'",
+                    MODE_LAST - 1, dat, l, sc, cols, dat, l, sc, bound_cols,
+                    bound_title);
             if (seed && sc == SC_IDLE_FREED) {
                 fprintf(f, ", $seed_idle u 1:2 w p pt 7 ps 1.5 t 'seed idle "
                         "(KVM, 100G)'");
@@ -708,17 +958,24 @@ plot_per_link(FILE *f, const Options *o, int nsc, const char *png,
     fprintf(f, "unset multiplot\n");
 }
 
-/* Data files and a gnuplot script: time and bytes against guest size */
-void
-write_plots(const Options *o, GArray *runs)
+/* The data file and gnuplot script of the runs of GUEST, and its plots:
+ * time and bytes against guest size, and a timeline */
+static void
+write_plots_guest(const Options *o, GArray *runs, const char *guest)
 {
-    g_autofree char *dat = g_build_filename(o->out, "plot.dat", NULL);
-    g_autofree char *gp = g_build_filename(o->out, "plot.gp", NULL);
+    g_autofree char *tag = guest_tag(guest);
+    g_autofree char *dat_name = g_strdup_printf("plot%s.dat", tag);
+    g_autofree char *gp_name = g_strdup_printf("plot%s.gp", tag);
+    g_autofree char *time_png = g_strdup_printf("time%s.png", tag);
+    g_autofree char *bytes_png = g_strdup_printf("bytes%s.png", tag);
+    g_autofree char *dat = g_build_filename(o->out, dat_name, NULL);
+    g_autofree char *gp = g_build_filename(o->out, gp_name, NULL);
     g_autofree char *cmd = NULL;
     FILE *f = fopen(dat, "w");
     unsigned int tl_gib = g_array_index(o->sizes, unsigned int, 0);
     const char *tl_link = g_ptr_array_index(o->links, 0);
     const char *tl_name_link = o->traces_without_link ? NULL : tl_link;
+    const char *tl_name_guest = o->traces_without_guest ? NULL : guest;
     int nsc = 0;
     int hinted_modes = 0;
     Scenario sc;
@@ -797,13 +1054,13 @@ write_plots(const Options *o, GArray *runs)
         fprintf(f, "%s%s", m ? " " : "", mode_names[m]);
     }
     fputs("'\n", f);
-    plot_per_link(f, o, nsc, "time.png", "migration time (QEMU total-time, "
-                  "median, bars min-max)", "ms", "1:2:3:4", "1:8",
+    plot_per_link(f, o, nsc, dat_name, time_png, "migration time (QEMU "
+                  "total-time, median, bars min-max)", "ms", "1:2:3:4", "1:8",
                   "lower bound (in-use / bandwidth)", true);
-    plot_per_link(f, o, nsc, "bytes.png", "memory sent (median, bars "
+    plot_per_link(f, o, nsc, dat_name, bytes_png, "memory sent (median, bars "
                   "min-max)", "MiB", "1:5:6:7", "1:9",
                   "lower bound (in-use memory)", false);
-    fprintf(f, "set output 'timeline.png'\n"
+    fprintf(f, "set output 'timeline%s.png'\n"
             "unset logscale y\n"
             "set autoscale x\n"
             "set datafile separator ','\n"
@@ -812,7 +1069,7 @@ write_plots(const Options *o, GArray *runs)
             "set ylabel 'MiB'\n"
             "set multiplot layout 1,%d title 'idle-freed %u GiB, link %s, run "
             "0: memory sent, hinted and remaining while the migration runs'\n",
-            MAX(hinted_modes, 1), tl_gib, tl_link);
+            tag, MAX(hinted_modes, 1), tl_gib, tl_link);
     /* the hinted modes that ran, each beside its guest without hints */
     for (m = 0; m < MODE_LAST; m++) {
         g_autofree char *hinted = NULL;
@@ -821,8 +1078,10 @@ write_plots(const Options *o, GArray *runs)
         if (!o->modes[m] || !mode_hints(m)) {
             continue;
         }
-        hinted = trace_name(SC_IDLE_FREED, tl_gib, tl_name_link, m, 0);
-        base = trace_name(SC_IDLE_FREED, tl_gib, tl_name_link, mode_base(m), 0);
+        hinted = trace_name(SC_IDLE_FREED, tl_gib, tl_name_link, tl_name_guest,
+                            m, 0);
+        base = trace_name(SC_IDLE_FREED, tl_gib, tl_name_link, tl_name_guest,
+                          mode_base(m), 0);
         fprintf(f, "set title '%s'\n"
                 "plot 'trace/%s' u 1:3 every ::1 w l lw 2 "
                 "t 'sent', '' u 1:5 every ::1 w l lw 2 t 'hinted', "
@@ -834,10 +1093,25 @@ write_plots(const Options *o, GArray *runs)
     fprintf(f, "unset multiplot\n");
     fclose(f);
 
-    cmd = g_strdup_printf("cd '%s' && gnuplot plot.gp 2> plot.log", o->out);
+    cmd = g_strdup_printf("cd '%s' && gnuplot '%s' 2> plot%s.log", o->out,
+                          gp_name, tag);
     rc = system(cmd);
     if (rc != 0) {
-        g_printerr("%s: gnuplot failed (see %s/plot.log)\n", g_get_prgname(), o->out);
+        g_printerr("%s: gnuplot failed (see %s/plot%s.log)\n", g_get_prgname(),
+                   o->out, tag);
+    }
+}
+
+void
+write_plots(const Options *o, GArray *runs)
+{
+    guint g;
+
+    for (g = 0; g < o->guests->len; g++) {
+        const char *guest = g_ptr_array_index(o->guests, g);
+        g_autoptr(GArray) mine = runs_of_guest(runs, guest);
+
+        write_plots_guest(o, mine, guest);
     }
 }
 

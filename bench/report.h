@@ -55,6 +55,40 @@ typedef enum {
 
 extern const char *const sc_names[SC_LAST];
 
+/*
+ * libvirt's part of a peer-to-peer migration, phase by phase, from the
+ * timestamps of the source libvirtd's migration debug messages and the
+ * benchmark's own clock around the API call:
+ *   call     the call until the source's libvirtd runs the migration
+ *   connect  its connection to the destination's libvirtd (TLS)
+ *   begin    Begin: the domain XML and the cookie for the destination
+ *   prepare  Prepare on the destination: its QEMU started, listening
+ *   perform  Perform: QEMU's migration (with the hint wait)
+ *   finish   Finish on the destination: the guest runs there
+ *   confirm  Confirm on the source, until the call returns
+ */
+typedef enum {
+    PHASE_CALL,
+    PHASE_CONNECT,
+    PHASE_BEGIN,
+    PHASE_PREPARE,
+    PHASE_PERFORM,
+    PHASE_FINISH,
+    PHASE_CONFIRM,
+    PHASE_LAST
+} Phase;
+
+extern const char *const phase_names[PHASE_LAST];
+
+/*
+ * The phases of the migration in LOG (what the source libvirtd's
+ * libvirtd.log got while the call ran; the filter 1:qemu.qemu_migration),
+ * the call made at CALL_US and returned at RETURN_US (g_get_real_time()):
+ * false, with PHASE_MS all NaN, if a phase's message is missing.
+ */
+bool phases_from_log(const char *log, gint64 call_us, gint64 return_us,
+                     double phase_ms[PHASE_LAST]);
+
 typedef struct {
     Scenario sc;
     unsigned int gib;
@@ -75,6 +109,9 @@ typedef struct {
     double sent_before_hint_mib; /* sent when the first hint arrived */
     char link[16];           /* the link's rate (tc's syntax) or "unlimited" */
     double mem_free_mib;     /* the guest's MemFree before, NAN if unknown */
+    double phase_ms[PHASE_LAST]; /* libvirt's phases, NAN if unknown */
+    char guest[64];          /* what the guest's kernel command line had
+                              * added ("": Debian's kernel as shipped) */
 } Run;
 
 /* The link of a run without one (runs.csv before link rates): unlimited */
@@ -85,6 +122,7 @@ typedef struct {
     GArray *sizes;           /* unsigned int GiB */
     GPtrArray *links;        /* char *: rates (tc's syntax) or "unlimited" */
     bool traces_without_link; /* runs.csv from before link rates */
+    bool traces_without_guest; /* runs.csv from before the guest column */
     bool scenarios[SC_LAST];
     bool modes[MODE_LAST];
     guint64 hint_wait_ms;
@@ -92,6 +130,10 @@ typedef struct {
     unsigned int ws_mib;
     unsigned int dirty_rate;
     unsigned int churn_rate;
+    /* the guests' kernel command line extras ("": as shipped), in the
+     * order they were measured */
+    GPtrArray *guests;
+    /* the guest of the runs of a runs.csv from before the guest column */
     const char *guest_append;
 } Options;
 
@@ -121,8 +163,8 @@ void write_summary(const Options *o, GArray *runs, const char *started);
 /* plot.dat, plot.gp and the plots made by gnuplot */
 void write_plots(const Options *o, GArray *runs);
 /* The name of a run's timeline in trace/ */
-char *trace_name(Scenario sc, unsigned int gib, const char *link, Mode mode,
-                 unsigned int run);
+char *trace_name(Scenario sc, unsigned int gib, const char *link,
+                 const char *guest, Mode mode, unsigned int run);
 
 /*
  * Provenance: what a benchmark measured, as "key: value" lines that

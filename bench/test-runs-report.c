@@ -27,11 +27,36 @@ run(Scenario sc, const char *link, Mode mode, unsigned int n, double qemu_ms,
         .api_ms = api_ms, .elapsed_ms = api_ms, .downtime_ms = 40,
         .sent_mib = sent_mib, .hinted_mib = hinted_mib, .bw_mib_s = 100,
         .throughput = tput, .sent_before_hint_mib = NAN, .mem_free_mib = 3500,
+        .phase_ms = { 5, 40, 10, 300, qemu_ms + 100, 200, 50 },
     };
 
     g_strlcpy(r.link, link, sizeof(r.link));
     return r;
 }
+
+/* The same run of the guest with init_on_alloc=0 */
+static Run
+run0(Scenario sc, const char *link, Mode mode, unsigned int n, double qemu_ms,
+     double api_ms, double sent_mib, double hinted_mib, double tput)
+{
+    Run r = run(sc, link, mode, n, qemu_ms, api_ms, sent_mib, hinted_mib, tput);
+
+    g_strlcpy(r.guest, "init_on_alloc=0", sizeof(r.guest));
+    return r;
+}
+
+/* A line of the source libvirtd's log at 08:00:S.MS */
+#define LOGLINE(sec, ms, what) \
+    "2026-12-05 08:00:" #sec "." #ms "+0000: 4242: debug : " what " : x\n"
+/* The header of runs.csv before the phases and the guest column */
+#define HEADER_20 "scenario,size_gib,mode,run,from,to,in_use_mib," \
+    "qemu_total_ms,setup_ms,api_wall_ms,libvirt_elapsed_ms," \
+    "libvirt_cost_ms,downtime_ms,sent_mib,hinted_mib,bandwidth_mib_s," \
+    "sent_before_first_hint_mib,workload_units_s,link,mem_free_mib\n"
+#define LOG_P2P LOGLINE(01, 005, "qemuMigrationSrcPerformPeer2Peer:5000")
+#define LOG_P2P3 LOGLINE(01, 045, "qemuMigrationSrcPerformPeer2Peer3:5800")
+#define LOG_CONFIRM3 \
+    LOGLINE(03, 255, "qemuMigrationSrcPerformPeer2Peer3:6080 : Confirm3 0x1")
 
 static bool
 has(const char *md, const char *line)
@@ -65,6 +90,8 @@ main(void)
     g_autofree char *md = NULL;
     g_autofree char *old_trace = NULL;
     g_autofree char *new_trace = NULL;
+    g_autofree char *guest_trace = NULL;
+    double phases[PHASE_LAST];
     g_autoptr(GArray) in = g_array_new(FALSE, TRUE, sizeof(Run));
     g_autoptr(GArray) out = g_array_new(FALSE, TRUE, sizeof(Run));
     Options o = { .out = dir, .hint_wait_ms = 10000, .ws_mib = 128,
@@ -97,6 +124,10 @@ main(void)
             run(SC_IDLE_FREED, "1gbit", MODE_REPORTING, i, 8000, 9000, 500, 0, NAN),
             run(SC_IDLE_FREED, "1gbit", MODE_REPORTING_HINT_WAIT, i, 2000, 3000,
                 100, 3400, NAN),
+            /* the other guest: hints 50% faster only; its medians must not
+             * mix with the first one's */
+            run0(SC_IDLE_FREED, "1gbit", MODE_PLAIN, i, 40000, 42000, 4000, 0, NAN),
+            run0(SC_IDLE_FREED, "1gbit", MODE_HINT, i, 20000, 21000, 2000, 2000, NAN),
         };
 
         g_array_append_vals(in, r, G_N_ELEMENTS(r));
@@ -119,13 +150,19 @@ main(void)
           g_str_equal(g_ptr_array_index(back.links, 1), "unlimited") &&
           !back.traces_without_link,
           "the links of the runs, in the order they were measured");
+    check(back.guests && back.guests->len == 2 &&
+          g_str_equal(g_ptr_array_index(back.guests, 0), "") &&
+          g_str_equal(g_ptr_array_index(back.guests, 1), "init_on_alloc=0"),
+          "the guests of the runs: as shipped, then init_on_alloc=0");
     for (i = 0; i < MIN(in->len, out->len); i++) {
         Run *a = &g_array_index(in, Run, i);
         Run *b = &g_array_index(out, Run, i);
 
         if (!g_str_equal(a->link, b->link) || a->mode != b->mode ||
+            !g_str_equal(a->guest, b->guest) ||
             fabs(a->mem_free_mib - b->mem_free_mib) > 0.05 ||
-            fabs(a->qemu_ms - b->qemu_ms) > 0.5) {
+            fabs(a->qemu_ms - b->qemu_ms) > 0.5 ||
+            fabs(a->phase_ms[PHASE_PERFORM] - b->phase_ms[PHASE_PERFORM]) > 0.05) {
             check(false, "a run read back equals the one written");
             break;
         }
@@ -164,13 +201,22 @@ main(void)
               "75% | 4000 | 350 | 500 | 100 | 80% |"),
           "the reporting guest: compared with itself without hints, beside "
           "plain and hint-wait, not with the targets");
-    check(lacks(md, "| workload | 4 | 1gbit |"),
+    check(lacks(md, "| workload | 4 | 1gbit | 40000 |"),
           "no reporting row where the reporting guest did not run");
     check(mode_base(MODE_REPORTING_HINT_WAIT) == MODE_REPORTING &&
           mode_base(MODE_HINT_WAIT) == MODE_PLAIN &&
           mode_hints(MODE_REPORTING_HINT_WAIT) && !mode_hints(MODE_REPORTING) &&
           mode_waits(MODE_REPORTING_HINT_WAIT) && !mode_waits(MODE_HINT),
           "what each mode asks of the migration, and its base");
+    check(has(md, "## Guest kernel: Debian's as shipped") &&
+          has(md, "## Guest kernel: command line + `init_on_alloc=0`") &&
+          has(md, "| idle-freed, `hint`: time at least 95% lower than `plain` "
+              "| 50.0 % lower | **missed** |") &&
+          has(md, "![time](time-init_on_alloc_0.png)"),
+          "a section per guest kernel, each with the medians of its runs only");
+    check(has(md, "| idle-freed | 4 | 1gbit | hint | 5 | 40 | 10 | 300 | 1700 "
+              "| 200 | 50 | 100 | 3500 |"),
+          "libvirt's phases: medians, and what Perform spends besides QEMU");
     g_clear_pointer(&md, g_free);
 
     /* a runs.csv from before link rates: 18 fields, no link, no MemFree */
@@ -193,22 +239,52 @@ main(void)
           has(md, "| 4 | unlimited | hint |") &&
           has(md, "| 3450 (3450–3450) | 300 (300–300) | n/a |"),
           "its rows: link unlimited, not hinted unknown");
-    g_file_set_contents(csv_file, "scenario,size_gib,mode,run,from,to,"
-                        "in_use_mib,qemu_total_ms,setup_ms,api_wall_ms,"
-                        "libvirt_elapsed_ms,libvirt_cost_ms,downtime_ms,"
-                        "sent_mib,hinted_mib,bandwidth_mib_s,"
-                        "sent_before_first_hint_mib,workload_units_s,link,"
-                        "mem_free_mib\n"
+    g_file_set_contents(csv_file, HEADER_20
                         "idle-freed,4,hint,0,A,B,300,1600,5,3500,3500,1900,"
                         "40,350,3450,100,,,,3500\n", -1, NULL);
     g_array_set_size(out, 0);
     check(!csv_read(&back, out), "a run with an empty link is refused");
+    /* a runs.csv from before the phases and the guest column: 20 fields */
+    g_file_set_contents(csv_file, HEADER_20
+                        "idle-freed,4,hint,0,A,B,300,1600,5,3500,3500,1900,"
+                        "40,350,3450,100,,,1gbit,3500\n", -1, NULL);
+    g_array_set_size(out, 0);
+    back.guest_append = "init_on_alloc=0";
+    check(csv_read(&back, out) && out->len == 1 &&
+          g_str_equal(g_array_index(out, Run, 0).guest, "init_on_alloc=0") &&
+          isnan(g_array_index(out, Run, 0).phase_ms[PHASE_CALL]) &&
+          back.traces_without_guest && !back.traces_without_link,
+          "a runs.csv from before the phases reads: the guest as told, "
+          "phases unknown, trace names without the guest");
+    back.guest_append = NULL;
 
-    old_trace = trace_name(SC_IDLE_FREED, 2, NULL, MODE_HINT, 0);
-    new_trace = trace_name(SC_IDLE_FREED, 2, "1gbit", MODE_HINT, 0);
+    old_trace = trace_name(SC_IDLE_FREED, 2, NULL, "", MODE_HINT, 0);
+    new_trace = trace_name(SC_IDLE_FREED, 2, "1gbit", "", MODE_HINT, 0);
+    guest_trace = trace_name(SC_IDLE_FREED, 2, "1gbit", "init_on_alloc=0",
+                             MODE_HINT, 0);
     check(g_str_equal(old_trace, "idle-freed-2g-hint-0.csv") &&
-          g_str_equal(new_trace, "idle-freed-2g-1gbit-hint-0.csv"),
-          "trace names: with the link, and without it for older runs");
+          g_str_equal(new_trace, "idle-freed-2g-1gbit-hint-0.csv") &&
+          g_str_equal(guest_trace, "idle-freed-2g-1gbit-init_on_alloc_0-hint-0.csv"),
+          "trace names: with the link and the guest, without them for older runs");
+
+    check(phases_from_log(LOGLINE(01, 000, "virDomainMigrateToURI3:1")
+                          LOG_P2P LOG_P2P3
+                          LOGLINE(01, 046, "qemuMigrationSrcBeginPhase:2500")
+                          LOGLINE(01, 055, "qemuMigrationSrcPerformPeer2Peer3:5900 : Prepare3 0x1")
+                          LOGLINE(01, 355, "qemuMigrationSrcPerformPeer2Peer3:5950 : Perform3 0x1")
+                          LOGLINE(03, 055, "qemuMigrationSrcPerformPeer2Peer3:6000 : Finish3 0x1")
+                          LOG_CONFIRM3,
+                          1796457601000000LL - 2000,
+                          1796457603305500LL, phases) &&
+          phases[PHASE_CALL] == 7 && phases[PHASE_CONNECT] == 40 &&
+          phases[PHASE_BEGIN] == 10 && phases[PHASE_PREPARE] == 300 &&
+          phases[PHASE_PERFORM] == 1700 && phases[PHASE_FINISH] == 200 &&
+          phases[PHASE_CONFIRM] == 50.5,
+          "libvirt's phases from the source libvirtd's log and the call's clock");
+    check(!phases_from_log(LOG_P2P LOG_P2P3 LOG_CONFIRM3,
+                           1796457601000000LL, 1796457604000000LL, phases) &&
+          isnan(phases[PHASE_CALL]) && isnan(phases[PHASE_CONFIRM]),
+          "a log without every phase's message gives no phases");
 
     g_remove(csv_file);
     g_remove(md_file);
