@@ -183,6 +183,69 @@ target_row(FILE *f, unsigned int gib, const char *what, Stat st)
             st.med <= SAVE_TARGET_RATIO ? "**met**" : "**missed**");
 }
 
+/* saves.png: the images' allocated size against the guest's size, per
+ * format, without and with hints, beside the in-use memory */
+static void
+write_saves_plot(const char *out, GArray *saves, GArray *sizes)
+{
+    g_autofree char *dat = g_build_filename(out, "saves-plot.dat", NULL);
+    g_autofree char *gp = g_build_filename(out, "saves-plot.gp", NULL);
+    g_autofree char *cmd = NULL;
+    FILE *f = fopen(dat, "w");
+    unsigned int max_gib = 1;
+    guint k;
+    int fmt, i;
+
+    if (!f) {
+        return;
+    }
+    for (k = 0; k < sizes->len; k++) {
+        max_gib = MAX(max_gib, g_array_index(sizes, unsigned int, k));
+    }
+    /* a block per format and hints: size, allocated (median, min, max),
+     * in-use (median) */
+    for (fmt = 0; fmt < SAVE_FORMAT_LAST; fmt++) {
+        for (i = 0; i < 2; i++) {
+            fprintf(f, "# %s hints=%d\n", save_format_names[fmt], i);
+            for (k = 0; k < sizes->len; k++) {
+                unsigned int gib = g_array_index(sizes, unsigned int, k);
+                Stat a = save_stat(saves, gib, i, fmt, s_allocated);
+                Stat u = save_stat(saves, gib, i, fmt, s_in_use);
+
+                fprintf(f, "%u %f %f %f %f\n", gib, a.n ? a.med : NAN,
+                        a.n ? a.min : NAN, a.n ? a.max : NAN, u.n ? u.med : NAN);
+            }
+            fprintf(f, "\n\n");
+        }
+    }
+    fclose(f);
+    if (!(f = fopen(gp, "w"))) {
+        return;
+    }
+    fprintf(f, "set terminal pngcairo size 900,500 font ',10'\n"
+            "set output 'saves.png'\n"
+            "set datafile missing 'nan'\n"
+            "set key top left\n"
+            "set grid\n"
+            "set xlabel 'guest memory (GiB)'\n"
+            "set ylabel 'MiB'\n"
+            "set logscale y\n"
+            "set xrange [0.5:%u]\n"
+            "set title 'save image, allocated (median, bars min-max)'\n"
+            "plot for [b=0:%d] 'saves-plot.dat' index b u 1:2:3:4 w yerrorlines "
+            "t word('%s %s-hints %s %s-hints', b+1), "
+            "'saves-plot.dat' index 0 u 1:5 w lp dt 2 t 'in-use memory'\n",
+            max_gib + 1, 2 * SAVE_FORMAT_LAST - 1, save_format_names[0],
+            save_format_names[0], save_format_names[1], save_format_names[1]);
+    fclose(f);
+    cmd = g_strdup_printf("cd '%s' && gnuplot saves-plot.gp 2> saves-plot.log",
+                          out);
+    if (system(cmd) != 0) {
+        g_printerr("%s: gnuplot failed (see %s/saves-plot.log)\n",
+                   g_get_prgname(), out);
+    }
+}
+
 void
 write_saves_summary(const char *out, GArray *saves)
 {
@@ -264,5 +327,7 @@ write_saves_summary(const char *out, GArray *saves)
                    save_stat(saves, gib, true, SAVE_FORMAT_SPARSE,
                              s_ratio_allowed));
     }
+    fprintf(f, "\n![saves](saves.png)\n");
     fclose(f);
+    write_saves_plot(out, saves, sizes);
 }

@@ -79,6 +79,12 @@ main(void)
     g_autofree char *prov_file = NULL;
     g_autofree char *runs_file = NULL;
     g_autofree char *text = NULL;
+    g_autofree char *plot_file = NULL;
+    g_autofree char *plot = NULL;
+    /* what gnuplot makes of saves-plot.dat, removed at the end */
+    static const char *const plot_out[] = {
+        "saves-plot.gp", "saves-plot.log", "saves.png",
+    };
     g_autoptr(GArray) in = g_array_new(FALSE, TRUE, sizeof(SaveRun));
     g_autoptr(GArray) out = g_array_new(FALSE, TRUE, sizeof(SaveRun));
     g_autoptr(GArray) bad = g_array_new(FALSE, TRUE, sizeof(SaveRun));
@@ -104,6 +110,7 @@ main(void)
 
         g_array_append_vals(in, r, G_N_ELEMENTS(r));
     }
+    plot_file = g_build_filename(dir, "saves-plot.dat", NULL);
     prov_file = g_build_filename(dir, "provenance.txt", NULL);
     g_file_set_contents(prov_file, PROVENANCE, -1, NULL);
     f = saves_csv_open(dir);
@@ -190,6 +197,12 @@ main(void)
     check(md && strstr(md, "| 2 GiB sparse, hinted: allocated / (in-use + free "
                        "not hinted) ≤ 1.3 | 1.00 | **met** |"),
           "2 GiB with the allowance: met at 1.00");
+    check(md && strstr(md, "![saves](saves.png)") &&
+          g_file_get_contents(plot_file, &plot, NULL, NULL) &&
+          strstr(plot, "# sparse hints=1\n2 1100.000000 1000.000000 "
+                 "1200.000000 1000.000000\n"),
+          "the saves plot's data: allocated median, min, max and in-use per "
+          "format, hints and size");
 
     g_file_set_contents(csv_file, "size_gib,run,hint,format,in_use_mib,save_ms,"
                         "restore_ms,apparent_mib,allocated_mib,hinted_mib,"
@@ -222,6 +235,12 @@ main(void)
     g_remove(csv_file);
     g_remove(md_file);
     g_remove(runs_file);
+    g_remove(plot_file);
+    for (i = 0; i < G_N_ELEMENTS(plot_out); i++) {
+        g_autofree char *p = g_build_filename(dir, plot_out[i], NULL);
+
+        g_remove(p);
+    }
     g_rmdir(dir);
     check(saves_csv_read(dir, bad) && bad->len == 0,
           "no saves.csv: no saves, and no error");
