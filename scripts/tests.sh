@@ -194,7 +194,9 @@ bench_provenance() {
     local dir=$1 q commit
     mkdir -p "$dir"
     commit=$(git -C "$FPH_TOP" rev-parse --short=12 HEAD 2>/dev/null) || commit=unknown
-    [ -z "$(git -C "$FPH_TOP" status --porcelain --untracked-files=no 2>/dev/null)" ] ||
+    # results/ is what the benchmark writes (results/latest moves with
+    # every run), not what it measures
+    [ -z "$(git -C "$FPH_TOP" status --porcelain --untracked-files=no -- . ':!results' 2>/dev/null)" ] ||
         commit="$commit with uncommitted changes"
     {
         echo "fph commit: $commit"
