@@ -1024,6 +1024,21 @@ relay_send(int fd, const char *buf, size_t len)
     return true;
 }
 
+/* The destination closes its end once it gave up: EOF or reset.  What
+ * it sends until then is dropped. */
+static void
+relay_wait_dst_closed(Relay *r)
+{
+    char buf[4096];
+
+    while (relay_poll(r->dst_fd, POLLIN)) {
+        if (recv(r->dst_fd, buf, sizeof(buf), 0) <= 0) {
+            r->dst_closed = true;
+            break;
+        }
+    }
+}
+
 static gpointer
 relay_thread(gpointer data)
 {
@@ -1058,15 +1073,7 @@ relay_thread(gpointer data)
         while (r->passed < (1 << 20) && relay_send(r->dst_fd, buf, sizeof(buf))) {
             r->passed += sizeof(buf);
         }
-        /* The destination closes its end once it gave up: EOF or reset */
-        while (relay_poll(r->dst_fd, POLLIN)) {
-            ssize_t n = recv(r->dst_fd, buf, sizeof(buf), 0);
-
-            if (n <= 0) {
-                r->dst_closed = true;
-                break;
-            }
-        }
+        relay_wait_dst_closed(r);
     } else {
         struct pollfd p[2] = {
             { .fd = src, .events = POLLIN }, { .fd = r->dst_fd, .events = POLLIN },
@@ -1088,13 +1095,7 @@ relay_thread(gpointer data)
                      * migration failed, not still running.
                      */
                     shutdown(r->dst_fd, SHUT_WR);
-                    while (relay_poll(r->dst_fd, POLLIN)) {
-                        n = recv(r->dst_fd, buf, sizeof(buf), 0);
-                        if (n <= 0) {
-                            r->dst_closed = true;
-                            break;
-                        }
-                    }
+                    relay_wait_dst_closed(r);
                     break;
                 }
             }
