@@ -61,6 +61,11 @@ main(int argc, char **argv)
     if (!csv_read(&o, runs) || !saves_csv_read(o.out, saves)) {
         return 1;
     }
+    if (runs->len == 0 && saves->len == 0) {
+        g_printerr("fph-bench-report: %s has no run yet (its runs.csv only "
+                   "a header): no report\n", o.out);
+        return 1;
+    }
     base = g_path_get_basename(o.out);
     measured = g_strdup_printf("measured as %s, summarized %s", base, started);
     write_summary(&o, runs, measured);

@@ -40,6 +40,11 @@
  * time; saves.csv gets the wall times, the image's apparent and allocated
  * sizes and what the job hinted (saves.c).
  *
+ * Both CSVs get each run as it is measured.  --resume DIR goes on with the
+ * benchmark in DIR: what the options ask for that DIR's CSVs do not have
+ * yet is measured and appended (run_key(), save_key()), and the report is
+ * written from all of them.
+ *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
@@ -538,9 +543,58 @@ bench_guests_destroy(BenchGuest *guests, int n)
     }
 }
 
+/* Whether DONE (the keys of a resumed benchmark's runs; NULL: nothing
+ * done yet) has the run of these */
 static bool
-bench_size(FphLab *lab, const Options *o, const char *guest, unsigned int gib,
-           GArray *runs, FILE *csv, GError **error)
+run_done(GHashTable *done, Scenario sc, unsigned int gib, const char *link,
+         const char *guest, Mode mode, unsigned int run)
+{
+    Run r = { .sc = sc, .gib = gib, .mode = mode, .run = run };
+    g_autofree char *key = NULL;
+
+    if (!done) {
+        return false;
+    }
+    g_strlcpy(r.link, link, sizeof(r.link));
+    g_strlcpy(r.guest, guest, sizeof(r.guest));
+    key = run_key(&r);
+    return g_hash_table_contains(done, key);
+}
+
+/* Whether a run of this guest and size is still to be measured: with the
+ * reporting guest (REPORTING) or the other one, and over LINK (NULL: any) */
+static bool
+runs_to_do(const Options *o, GHashTable *done, const char *guest,
+           unsigned int gib, bool reporting, const char *link)
+{
+    Scenario sc;
+    unsigned int run;
+    guint l;
+    int m;
+
+    for (sc = 0; sc < SC_LAST; sc++) {
+        for (l = 0; o->scenarios[sc] && l < o->links->len; l++) {
+            const char *ll = g_ptr_array_index(o->links, l);
+
+            if (link && !g_str_equal(link, ll)) {
+                continue;
+            }
+            for (run = 0; run < o->runs; run++) {
+                for (m = 0; m < MODE_LAST; m++) {
+                    if (o->modes[m] && mode_reporting(m) == reporting &&
+                        !run_done(done, sc, gib, ll, guest, m, run)) {
+                        return true;
+                    }
+                }
+            }
+        }
+    }
+    return false;
+}
+
+static bool
+bench_size(FphLab *lab, const Options *o, GHashTable *done, const char *guest,
+           unsigned int gib, GArray *runs, FILE *csv, GError **error)
 {
     /* [0] for the modes without reporting, [1] for the reporting modes */
     BenchGuest guests[2] = {
@@ -557,7 +611,8 @@ bench_size(FphLab *lab, const Options *o, const char *guest, unsigned int gib,
         FphBalloon balloon = FPH_BALLOON_HINT |
                              (mode_reporting(k) ? FPH_BALLOON_REPORTING : 0);
 
-        if (!o->modes[k] || g->cur) {
+        if (!o->modes[k] || g->cur ||
+            !runs_to_do(o, done, guest, gib, mode_reporting(k), NULL)) {
             continue;
         }
         printf("[bench] %u GiB: booting %s on host A (freePageHint='on'%s; "
@@ -579,6 +634,10 @@ bench_size(FphLab *lab, const Options *o, const char *guest, unsigned int gib,
         for (l = 0; l < o->links->len; l++) {
             const char *link = g_ptr_array_index(o->links, l);
 
+            if (!runs_to_do(o, done, guest, gib, false, link) &&
+                !runs_to_do(o, done, guest, gib, true, link)) {
+                continue;
+            }
             if (!fph_lab_set_link(lab, g_str_equal(link, LINK_UNLIMITED) ?
                                   NULL : link, NULL, error)) {
                 bench_guests_destroy(guests, G_N_ELEMENTS(guests));
@@ -591,7 +650,8 @@ bench_size(FphLab *lab, const Options *o, const char *guest, unsigned int gib,
                     BenchGuest *g = &guests[mode_reporting(m)];
                     Run r = { .sc = sc, .gib = gib, .mode = m, .run = run };
 
-                    if (!o->modes[m]) {
+                    if (!o->modes[m] ||
+                        run_done(done, sc, gib, link, guest, m, run)) {
                         continue;
                     }
                     g_strlcpy(r.link, link, sizeof(r.link));
@@ -677,20 +737,47 @@ save_once(FphHost *host, virConnectPtr conn, virDomainPtr dom,
     return ok;
 }
 
+/* The save of C (its place in a run's interleaved order) in RUN */
+static SaveRun
+save_of(unsigned int gib, unsigned int run, int c)
+{
+    return (SaveRun){ .gib = gib, .run = run, .hint = c % 2, .format = c / 2 };
+}
+
+/* Whether DONE (NULL: nothing done yet) has that save */
 static bool
-bench_saves(FphLab *lab, const Options *o, unsigned int gib, GArray *saves,
-            FILE *csv, GError **error)
+save_done(GHashTable *done, unsigned int gib, unsigned int run, int c)
+{
+    SaveRun r = save_of(gib, run, c);
+    g_autofree char *key = done ? save_key(&r) : NULL;
+
+    return key && g_hash_table_contains(done, key);
+}
+
+static bool
+bench_saves(FphLab *lab, const Options *o, GHashTable *done, unsigned int gib,
+            GArray *saves, FILE *csv, GError **error)
 {
     g_autofree char *name = g_strdup_printf("bench-save-%ug", gib);
-    g_autofree char *xml = fph_guest_xml(lab, name, gib * 1024, true);
+    g_autofree char *xml = NULL;
     FphHost *a = fph_lab_host(lab, "A");
-    virConnectPtr conn = fph_host_connect(a, error);
+    virConnectPtr conn = NULL;
     virDomainPtr dom = NULL;
     unsigned int run;
     bool ok = false;
+    bool to_do = false;
     int k;
 
-    if (!conn) {
+    for (run = 0; run < o->runs; run++) {
+        for (k = 0; k < 2 * SAVE_FORMAT_LAST; k++) {
+            to_do |= !save_done(done, gib, run, k);
+        }
+    }
+    if (!to_do) {
+        return true;
+    }
+    xml = fph_guest_xml(lab, name, gib * 1024, true);
+    if (!(conn = fph_host_connect(a, error))) {
         return false;
     }
     printf("[bench] saves, %u GiB: booting %s on host A\n", gib, name);
@@ -706,10 +793,11 @@ bench_saves(FphLab *lab, const Options *o, unsigned int gib, GArray *saves,
         /* interleaved, and the order alternates from run to run */
         for (k = 0; k < 2 * SAVE_FORMAT_LAST; k++) {
             int c = run % 2 ? 2 * SAVE_FORMAT_LAST - 1 - k : k;
-            SaveRun r = {
-                .gib = gib, .run = run, .hint = c % 2, .format = c / 2,
-            };
+            SaveRun r = save_of(gib, run, c);
 
+            if (save_done(done, gib, run, c)) {
+                continue;
+            }
             if (!guest_dirty_free(a, name, gib, run, error) ||
                 !guest_in_use_mib(a, name, &r.in_use_mib, &r.mem_free_mib, error) ||
                 !save_once(a, conn, dom, name, &r, error)) {
@@ -857,6 +945,138 @@ parse_sizes(const char *arg, GArray *sizes, const char *what)
     return sizes->len > 0;
 }
 
+/*
+ * The hint wait of hint-wait's runs, in provenance.txt of OUT ("hint wait:
+ * N ms"): written by a new benchmark, and checked by a resumed one, whose
+ * runs must be measured as those already in its runs.csv were.
+ */
+static bool
+hint_wait_provenance(const char *out, gint64 wait_ms)
+{
+    g_autofree char *file = g_build_filename(out, "provenance.txt", NULL);
+    g_autofree char *line = g_strdup_printf("hint wait: %" G_GINT64_FORMAT
+                                            " ms", wait_ms);
+    g_auto(GStrv) lines = provenance_read(out);
+    FILE *f;
+    int i;
+
+    for (i = 0; lines && lines[i]; i++) {
+        if (!g_str_has_prefix(lines[i], "hint wait:")) {
+            continue;
+        }
+        if (g_str_equal(lines[i], line)) {
+            return true;
+        }
+        g_printerr("fph-bench: --hint-wait %" G_GINT64_FORMAT ": the runs in "
+                   "%s were measured with '%s'; give that\n", wait_ms, out,
+                   lines[i]);
+        return false;
+    }
+    if (!(f = fopen(file, "a"))) {
+        g_printerr("fph-bench: cannot write %s: %s\n", file, g_strerror(errno));
+        return false;
+    }
+    fprintf(f, "%s\n", line);
+    return fclose(f) == 0;
+}
+
+/*
+ * A "resumed:" line in provenance.txt of OUT, once the resumption passed
+ * every check: when, and FPH_BENCH_RESUMED (what ./fph bench says of the
+ * checkout then: its commit)
+ */
+static bool
+resumed_provenance(const char *out)
+{
+    g_autofree char *file = g_build_filename(out, "provenance.txt", NULL);
+    g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+    g_autofree char *when = g_date_time_format(now, "%Y-%m-%d %H:%M UTC");
+    const char *what = g_getenv("FPH_BENCH_RESUMED");
+    FILE *f = fopen(file, "a");
+
+    if (!f) {
+        g_printerr("fph-bench: cannot write %s: %s\n", file, g_strerror(errno));
+        return false;
+    }
+    fprintf(f, "resumed: %s%s%s\n", when, what ? ", " : "", what ? what : "");
+    return fclose(f) == 0;
+}
+
+/*
+ * --resume: the keys of the runs and saves that OUT's runs.csv and
+ * saves.csv have (run_key(), save_key()), into DONE.  A benchmark stopped
+ * before its end (an error, a signal, a machine that went away) keeps
+ * every run it finished in them.
+ */
+static bool
+resume_read(const char *out, GHashTable *done)
+{
+    g_autofree char *file = g_build_filename(out, "runs.csv", NULL);
+    g_autoptr(GArray) runs = g_array_new(FALSE, TRUE, sizeof(Run));
+    g_autoptr(GArray) saves = g_array_new(FALSE, TRUE, sizeof(SaveRun));
+    Options prev = { .out = (char *)out };
+    guint i;
+    bool ok;
+
+    if (!g_file_test(file, G_FILE_TEST_EXISTS)) {
+        g_printerr("fph-bench: --resume: %s has no runs.csv, nothing to "
+                   "resume (without --resume a benchmark starts anew)\n", out);
+        return false;
+    }
+    prev.sizes = g_array_new(FALSE, FALSE, sizeof(unsigned int));
+    ok = csv_read(&prev, runs) && saves_csv_read(out, saves);
+    if (ok && prev.traces_without_guest) {
+        g_printerr("fph-bench: --resume: %s is from an fph-bench before the "
+                   "guest column; only its report can be written again "
+                   "(./fph bench --report --out %s)\n", file, out);
+        ok = false;
+    }
+    for (i = 0; ok && i < runs->len; i++) {
+        g_hash_table_add(done, run_key(&g_array_index(runs, Run, i)));
+    }
+    for (i = 0; ok && i < saves->len; i++) {
+        g_hash_table_add(done, save_key(&g_array_index(saves, SaveRun, i)));
+    }
+    if (ok) {
+        printf("[bench] resuming %s: %u runs and %u saves already measured\n",
+               out, runs->len, saves->len);
+    }
+    g_array_unref(prev.sizes);
+    if (prev.links) {
+        g_ptr_array_unref(prev.links);
+    }
+    if (prev.guests) {
+        g_ptr_array_unref(prev.guests);
+    }
+    return ok;
+}
+
+/* The report of everything OUT's CSVs have (with a resumed benchmark,
+ * also what earlier invocations measured), as fph-bench-report writes it */
+static void
+write_report(const Options *o, const char *started)
+{
+    g_autoptr(GArray) runs = g_array_new(FALSE, TRUE, sizeof(Run));
+    g_autoptr(GArray) saves = g_array_new(FALSE, TRUE, sizeof(SaveRun));
+    Options rep = *o;
+
+    rep.sizes = g_array_new(FALSE, FALSE, sizeof(unsigned int));
+    rep.links = NULL;
+    rep.guests = NULL;
+    if (csv_read(&rep, runs) && saves_csv_read(o->out, saves)) {
+        write_summary(&rep, runs, started);
+        write_saves_summary(o->out, saves);
+        write_plots(&rep, runs);
+    }
+    g_array_unref(rep.sizes);
+    if (rep.links) {
+        g_ptr_array_unref(rep.links);
+    }
+    if (rep.guests) {
+        g_ptr_array_unref(rep.guests);
+    }
+}
+
 int
 main(int argc, char **argv)
 {
@@ -879,6 +1099,9 @@ main(int argc, char **argv)
     g_autofree char *out_arg = NULL;
     g_autofree char *guests_arg = NULL;
     gboolean keep_logs = FALSE;
+    g_autofree char *resume_arg = NULL;
+    bool resume;
+    g_autoptr(GHashTable) done = NULL;
     FILE *csv;
     Options o = { .ws_mib = 128, .dirty_rate = 16, .churn_rate = 16 };
     GOptionEntry entries[] = {
@@ -913,7 +1136,11 @@ main(int argc, char **argv)
           "keep the lab's logs (daemons, QEMU, guest console) also when "
           "every run succeeded", NULL },
         { "out", 0, 0, G_OPTION_ARG_FILENAME, &out_arg,
-          "output directory (required)", "DIR" },
+          "output directory (required, or --resume)", "DIR" },
+        { "resume", 0, 0, G_OPTION_ARG_FILENAME, &resume_arg,
+          "go on with the benchmark in DIR: measure only what its runs.csv "
+          "and saves.csv lack, append it, report all of it (instead of "
+          "--out)", "DIR" },
         { NULL }
     };
     g_autoptr(GOptionContext) ctx =
@@ -957,8 +1184,17 @@ main(int argc, char **argv)
                    G_GINT64_FORMAT "\n", wait_arg);
         return 64;
     }
+    if (out_arg && resume_arg) {
+        g_printerr("fph-bench: --resume DIR writes to DIR; give it without "
+                   "--out\n");
+        return 64;
+    }
+    resume = resume_arg != NULL;
+    if (resume) {
+        out_arg = g_steal_pointer(&resume_arg);
+    }
     if (!out_arg) {
-        g_printerr("fph-bench: --out DIR is required\n");
+        g_printerr("fph-bench: --out DIR (or --resume DIR) is required\n");
         return 64;
     }
     if (!parse_sizes(sizes_arg ? sizes_arg : "1,2,4", o.sizes, "sizes") ||
@@ -981,9 +1217,20 @@ main(int argc, char **argv)
         return 1;
     }
 
+    if (resume) {
+        done = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+        if (!resume_read(o.out, done)) {
+            return 1;
+        }
+    }
+    if (!hint_wait_provenance(o.out, o.hint_wait_ms) ||
+        (resume && !resumed_provenance(o.out))) {
+        return 1;
+    }
+
     lab->migration_debug = true;
-    if (!(csv = csv_open(&o)) ||
-        (save_sizes->len && !(saves_csv = saves_csv_open(o.out)))) {
+    if (!(csv = csv_open(&o, resume)) ||
+        (save_sizes->len && !(saves_csv = saves_csv_open(o.out, resume)))) {
         return 1;
     }
     fph_lab_teardown_on_exit(lab);
@@ -998,7 +1245,7 @@ main(int argc, char **argv)
         g_free(lab->guest_append);
         lab->guest_append = guest[0] ? g_strdup(guest) : NULL;
         for (s = 0; ok && s < o.sizes->len; s++) {
-            ok = bench_size(lab, &o, guest,
+            ok = bench_size(lab, &o, done, guest,
                             g_array_index(o.sizes, unsigned int, s), runs, csv,
                             &err);
         }
@@ -1006,7 +1253,8 @@ main(int argc, char **argv)
     g_free(lab->guest_append);
     lab->guest_append = NULL;
     for (s = 0; ok && s < save_sizes->len; s++) {
-        ok = bench_saves(lab, &o, g_array_index(save_sizes, unsigned int, s),
+        ok = bench_saves(lab, &o, done,
+                         g_array_index(save_sizes, unsigned int, s),
                          saves, saves_csv, &err);
     }
     if (!ok) {
@@ -1019,11 +1267,15 @@ main(int argc, char **argv)
     if (saves_csv) {
         fclose(saves_csv);
     }
-    write_summary(&o, runs, started);
-    write_saves_summary(o.out, saves);
-    write_plots(&o, runs);
-    printf("[bench] %u runs, %u saves; report in %s/summary.md\n", runs->len,
-           saves->len, o.out);
+    if (resume) {
+        g_autofree char *resumed = g_strdup_printf("resumed %s", started);
+
+        write_report(&o, resumed);
+    } else {
+        write_report(&o, started);
+    }
+    printf("[bench] %u runs, %u saves measured%s; report in %s/summary.md\n",
+           runs->len, saves->len, resume ? " (and those resumed)" : "", o.out);
     g_array_unref(o.sizes);
     g_ptr_array_unref(o.links);
     g_ptr_array_unref(o.guests);

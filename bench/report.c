@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 const char *const mode_names[MODE_LAST] = {
     "plain", "hint", "hint-wait", "reporting", "reporting-hint-wait",
@@ -193,19 +194,31 @@ csv_skip_comments(char **lines)
 /* runs.csv is written run by run, so that an interrupted benchmark keeps
  * what it measured (and --report can summarize it) */
 FILE *
-csv_open(const Options *o)
+csv_open(const Options *o, bool append)
 {
     g_autofree char *file = g_build_filename(o->out, "runs.csv", NULL);
-    FILE *f = fopen(file, "w");
+    struct stat st;
+    bool header = !append || stat(file, &st) < 0 || st.st_size == 0;
+    FILE *f = fopen(file, header ? "w" : "a");
 
     if (!f) {
         g_printerr("%s: cannot write %s: %s\n", g_get_prgname(), file, g_strerror(errno));
         return NULL;
     }
+    if (!header) {
+        return f;
+    }
     provenance_csv(f, o->out);
     fprintf(f, CSV_HEADER "\n");
     fflush(f);
     return f;
+}
+
+char *
+run_key(const Run *r)
+{
+    return g_strdup_printf("%s/%ug/%s/%s/%s/%u", sc_names[r->sc], r->gib,
+                           r->link, r->guest, mode_names[r->mode], r->run);
 }
 
 void
@@ -235,6 +248,15 @@ csv_append(FILE *f, const Run *r)
     }
     fputc('\n', f);
     fflush(f);
+}
+
+static gint
+cmp_uint(gconstpointer a, gconstpointer b)
+{
+    unsigned int x = *(const unsigned int *)a;
+    unsigned int y = *(const unsigned int *)b;
+
+    return x < y ? -1 : x > y;
 }
 
 static int
@@ -373,7 +395,9 @@ csv_read(Options *o, GArray *runs)
             g_array_append_val(o->sizes, r.gib);
         }
     }
-    return runs->len > 0;
+    /* a resumed benchmark may have measured a smaller size last */
+    g_array_sort(o->sizes, cmp_uint);
+    return true;
 }
 
 

@@ -151,12 +151,21 @@ Stat stat_values(GArray *values);
 /* One table cell: " MED (MIN–MAX) |" in fmt, or " n/a |" */
 void md_stat(FILE *f, Stat st, const char *fmt);
 
-/* runs.csv of o->out, its header written; NULL on error (reported) */
-FILE *csv_open(const Options *o);
+/* runs.csv of o->out, its header written; with APPEND, the end of the
+ * runs.csv already there (the header written only if there is none);
+ * NULL on error (reported) */
+FILE *csv_open(const Options *o, bool append);
+/* What makes a run one of the benchmark's matrix: its scenario, size,
+ * link, guest, mode and number.  A resumed benchmark skips the runs whose
+ * key its runs.csv already has. */
+char *run_key(const Run *r);
 /* one run appended to runs.csv, flushed */
 void csv_append(FILE *f, const Run *r);
-/* runs.csv of o->out read back into runs, with the sizes, scenarios,
- * modes and number of runs in it set in o */
+/* runs.csv of o->out read back into runs, with the sizes (ascending),
+ * scenarios, modes, links, guests and number of runs in it set in o; true
+ * also for a runs.csv without runs (a benchmark stopped before its first
+ * one), false on a file that cannot be read or is not a runs.csv
+ * (reported) */
 bool csv_read(Options *o, GArray *runs);
 /* summary.md: the tables and the targets; started says when */
 void write_summary(const Options *o, GArray *runs, const char *started);

@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 const char *const save_format_names[SAVE_FORMAT_LAST] = {
     "raw", "sparse",
@@ -22,15 +23,20 @@ const char *const save_format_names[SAVE_FORMAT_LAST] = {
 #define SAVES_FIELDS 11
 
 FILE *
-saves_csv_open(const char *out)
+saves_csv_open(const char *out, bool append)
 {
     g_autofree char *file = g_build_filename(out, "saves.csv", NULL);
-    FILE *f = fopen(file, "w");
+    struct stat st;
+    bool header = !append || stat(file, &st) < 0 || st.st_size == 0;
+    FILE *f = fopen(file, header ? "w" : "a");
 
     if (!f) {
         g_printerr("%s: cannot write %s: %s\n", g_get_prgname(), file,
                    g_strerror(errno));
         return NULL;
+    }
+    if (!header) {
+        return f;
     }
     provenance_csv(f, out);
     fprintf(f, SAVES_HEADER "\n");
@@ -45,6 +51,14 @@ num(FILE *f, double v)
     if (!isnan(v)) {
         fprintf(f, "%.1f", v);
     }
+}
+
+char *
+save_key(const SaveRun *r)
+{
+    return g_strdup_printf("%ug/%u/%s/%s", r->gib, r->run,
+                           r->hint ? "hint" : "plain",
+                           save_format_names[r->format]);
 }
 
 void

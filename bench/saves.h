@@ -42,8 +42,13 @@ typedef struct {
                               * has no such column (before 2026-12-05) */
 } SaveRun;
 
-/* saves.csv in OUT, its header written; NULL on error (reported) */
-FILE *saves_csv_open(const char *out);
+/* saves.csv in OUT, its header written; with APPEND, the end of the
+ * saves.csv already there (the header written only if there is none);
+ * NULL on error (reported) */
+FILE *saves_csv_open(const char *out, bool append);
+/* What makes a save one of the benchmark's: size, number, hint, format
+ * (a resumed benchmark skips the saves its saves.csv has) */
+char *save_key(const SaveRun *r);
 /* one save appended to saves.csv, flushed */
 void saves_csv_append(FILE *f, const SaveRun *r);
 /* saves.csv of OUT read into saves; true also when OUT has none (no

@@ -97,7 +97,7 @@ main(void)
     Options o = { .out = dir, .hint_wait_ms = 10000, .ws_mib = 128,
                   .dirty_rate = 16, .churn_rate = 16 };
     Options back = { .out = dir };
-    FILE *f;
+    FILE *f = NULL;
     guint i;
 
     g_set_prgname("test-runs-report");
@@ -132,19 +132,26 @@ main(void)
 
         g_array_append_vals(in, r, G_N_ELEMENTS(r));
     }
-    f = csv_open(&o);
-    check(f != NULL, "runs.csv opened");
-    if (!f) {
-        return 1;
-    }
+    /* half of the runs, then the rest as a resumed benchmark appends them */
     for (i = 0; i < in->len; i++) {
+        if (i == 0 || i == in->len / 2) {
+            if (i) {
+                fclose(f);
+            }
+            f = csv_open(&o, i > 0);
+            check(f != NULL, i ? "runs.csv opened to append" : "runs.csv opened");
+            if (!f) {
+                return 1;
+            }
+        }
         csv_append(f, &g_array_index(in, Run, i));
     }
     fclose(f);
 
     back.sizes = g_array_new(FALSE, FALSE, sizeof(unsigned int));
     check(csv_read(&back, out) && out->len == in->len,
-          "runs.csv read back: as many runs as written");
+          "runs.csv read back: as many runs as written, the appended ones "
+          "after the first header (no second one)");
     check(back.links && back.links->len == 2 &&
           g_str_equal(g_ptr_array_index(back.links, 0), "1gbit") &&
           g_str_equal(g_ptr_array_index(back.links, 1), "unlimited") &&
@@ -158,7 +165,11 @@ main(void)
         Run *a = &g_array_index(in, Run, i);
         Run *b = &g_array_index(out, Run, i);
 
-        if (!g_str_equal(a->link, b->link) || a->mode != b->mode ||
+        g_autofree char *key_a = run_key(a);
+        g_autofree char *key_b = run_key(b);
+
+        if (!g_str_equal(key_a, key_b) ||
+            !g_str_equal(a->link, b->link) || a->mode != b->mode ||
             !g_str_equal(a->guest, b->guest) ||
             fabs(a->mem_free_mib - b->mem_free_mib) > 0.05 ||
             fabs(a->qemu_ms - b->qemu_ms) > 0.5 ||
@@ -285,6 +296,34 @@ main(void)
                            1796457601000000LL, 1796457604000000LL, phases) &&
           isnan(phases[PHASE_CALL]) && isnan(phases[PHASE_CONFIRM]),
           "a log without every phase's message gives no phases");
+
+    /* a benchmark stopped before its first run, then resumed */
+    o.out = dir;
+    f = csv_open(&o, false);
+    fclose(f);
+    g_array_set_size(out, 0);
+    check(csv_read(&back, out) && out->len == 0,
+          "a runs.csv with its header only reads: no run, no error");
+    f = csv_open(&o, true);
+    {
+        Run r4 = run(SC_IDLE_FREED, "1gbit", MODE_PLAIN, 0, 40000, 42000, 4000, 0, NAN);
+        Run r2 = r4;
+        g_autofree char *key4 = run_key(&r4);
+        g_autofree char *key2 = NULL;
+
+        r2.gib = 2;
+        key2 = run_key(&r2);
+        csv_append(f, &r4);
+        csv_append(f, &r2);
+        fclose(f);
+        check(csv_read(&back, out) && out->len == 2 && back.sizes->len == 2 &&
+              g_array_index(back.sizes, unsigned int, 0) == 2 &&
+              g_array_index(back.sizes, unsigned int, 1) == 4,
+              "runs appended to that header read; the sizes ascending, "
+              "whatever order they were measured in");
+        check(!g_str_equal(key4, key2), "runs that differ in size only have "
+              "different keys");
+    }
 
     g_remove(csv_file);
     g_remove(md_file);

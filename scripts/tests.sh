@@ -191,15 +191,22 @@ run_tests() {
 # of its series file followed by its patches in series order; the package
 # versions are those installed in host A (host B has the same).
 bench_provenance() {
-    local dir=$1 q commit
+    local dir=$1 q commit code
+    local text=(':!results' ':!docs' ':!*.md')
     mkdir -p "$dir"
     commit=$(git -C "$FPH_TOP" rev-parse --short=12 HEAD 2>/dev/null) || commit=unknown
     # results/ is what the benchmark writes (results/latest moves with
     # every run), not what it measures
     [ -z "$(git -C "$FPH_TOP" status --porcelain --untracked-files=no -- . ':!results' 2>/dev/null)" ] ||
         commit="$commit with uncommitted changes"
+    # what measures: the checkout but its texts (a commit of a report or
+    # of docs between two parts of a resumed benchmark changes nothing)
+    code=$(git -C "$FPH_TOP" ls-tree -r HEAD | grep -Ev $'\t(results/|docs/|.*\\.md$)' | sha256sum | cut -c1-16)
+    [ -z "$(git -C "$FPH_TOP" status --porcelain --untracked-files=no -- . "${text[@]}" 2>/dev/null)" ] ||
+        code="$code with uncommitted changes"
     {
         echo "fph commit: $commit"
+        echo "fph code: sha256 $code (the checkout's files but docs/, results/ and *.md)"
         for q in qemu libvirt qemu-debian; do
             echo "$q queue: sha256 $( (cd "$FPH_TOP/$q" && cat series $(cat series)) |
                 sha256sum | cut -c1-16) ($(grep -c . "$FPH_TOP/$q/series") patches)"
@@ -214,18 +221,70 @@ bench_provenance() {
     } > "$dir/provenance.txt"
 }
 
+# bench_provenance_check DIR: the benchmark would measure now with what the
+# runs in DIR were measured with: provenance.txt but for the dates, the
+# commit (a commit of docs or of a report in between changes nothing: the
+# code's hash says what measures) and the hint wait (fph-bench checks it)
+bench_provenance_check() {
+    local dir=$1 now diff
+    local skip='^(started|resumed|hint wait|fph commit):'
+    grep -Eq '^fph code: sha256 [0-9a-f]{16} \(' "$dir/provenance.txt" ||
+        die "bench: --resume $dir: its provenance.txt has no hash of the code it was measured with, or the code had uncommitted changes: it cannot be resumed"
+    now=$(mktemp -d)
+    bench_provenance "$now"
+    diff=$(diff <(grep -Ev "$skip" "$dir/provenance.txt") <(grep -Ev "$skip" "$now/provenance.txt")) || true
+    rm -rf "$now"
+    [ -z "$diff" ] ||
+        die "bench: --resume $dir: its runs were measured with something else (<) than now (>); resume from a checkout of that code, with those packages:
+$diff"
+}
+
 # The benchmark (bench/fph-bench.c): its report goes to a new directory
-# below results/, and results/latest points to the last complete one.
+# below results/ (or --out DIR), and results/latest points to the last
+# complete one below results/.  --resume DIR goes on with the benchmark in
+# DIR, one stopped before its end or a matrix measured in parts: only what
+# DIR's CSVs lack is measured, and only with what DIR's runs were measured
+# with (provenance.txt: fph's commit, the queues, the packages, kernels, CPU).
 run_bench() {
-    local stamp out
+    local out= resume= arg prev= args=()
     own_env
+    for arg in "$@"; do
+        case "$prev" in
+            --out) out=$arg; prev=; continue ;;
+            --resume) resume=$arg; prev=; continue ;;
+        esac
+        case "$arg" in
+            --out|--resume) prev=$arg ;;
+            --out=*) out=${arg#--out=} ;;
+            --resume=*) resume=${arg#--resume=} ;;
+            *) args+=("$arg") ;;
+        esac
+    done
+    [ -z "$prev" ] || die "bench: $prev needs a directory"
+    [ -z "$out" ] || [ -z "$resume" ] ||
+        die "bench: --resume DIR writes to DIR; give it without --out"
     lab_cleanup_stale
-    stamp=$(date -u +%Y-%m-%dT%H%MZ)
-    out=$FPH_TOP/results/$stamp
-    bench_provenance "$out"
-    run_forwarding "$FPH_OWN/bench/fph-bench" --out "$out" "$@"
-    ln -sfn "$stamp" "$FPH_TOP/results/latest"
-    log "bench: report in results/$stamp/summary.md (results/latest)"
+    if [ -n "$resume" ]; then
+        [ -f "$resume/provenance.txt" ] && [ -f "$resume/runs.csv" ] ||
+            die "bench: --resume $resume: no benchmark there (it has no provenance.txt and runs.csv)"
+        bench_provenance_check "$resume"
+        # fph-bench writes the "resumed:" line once its own checks passed
+        FPH_BENCH_RESUMED="fph commit $(git -C "$FPH_TOP" rev-parse --short=12 HEAD)"
+        export FPH_BENCH_RESUMED
+        out=$resume
+        args+=(--resume "$out")
+    else
+        [ -n "$out" ] || out=$FPH_TOP/results/$(date -u +%Y-%m-%dT%H%MZ)
+        bench_provenance "$out"
+        args+=(--out "$out")
+    fi
+    run_forwarding "$FPH_OWN/bench/fph-bench" "${args[@]}"
+    if [ "$(dirname "$(realpath "$out")")" = "$(realpath "$FPH_TOP/results")" ]; then
+        ln -sfn "$(basename "$(realpath "$out")")" "$FPH_TOP/results/latest"
+        log "bench: report in $out/summary.md (results/latest)"
+    else
+        log "bench: report in $out/summary.md"
+    fi
 }
 
 # --help and --report: no set-up and no lab.  --report DIR writes the
