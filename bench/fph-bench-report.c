@@ -15,8 +15,6 @@ int
 main(int argc, char **argv)
 {
     g_autoptr(GError) err = NULL;
-    g_autoptr(GArray) runs = g_array_new(FALSE, TRUE, sizeof(Run));
-    g_autoptr(GArray) saves = g_array_new(FALSE, TRUE, sizeof(SaveRun));
     g_autoptr(GDateTime) dt = g_date_time_new_now_utc();
     g_autofree char *started = g_date_time_format(dt, "%Y-%m-%d %H:%M UTC");
     g_autofree char *base = NULL;
@@ -24,6 +22,7 @@ main(int argc, char **argv)
     g_autofree char *out_arg = NULL;
     g_autofree char *append_arg = NULL;
     gint64 wait_arg = 10000;
+    guint n_runs, n_saves;
     Options o = { .ws_mib = 128, .dirty_rate = 16, .churn_rate = 16 };
     GOptionEntry entries[] = {
         { "out", 0, 0, G_OPTION_ARG_FILENAME, &out_arg,
@@ -57,22 +56,13 @@ main(int argc, char **argv)
     o.out = out_arg;
     o.hint_wait_ms = wait_arg;
     o.guest_append = append_arg;
-    o.sizes = g_array_new(FALSE, FALSE, sizeof(unsigned int));
-    if (!csv_read(&o, runs) || !saves_csv_read(o.out, saves)) {
-        return 1;
-    }
-    if (runs->len == 0 && saves->len == 0) {
-        g_printerr("fph-bench-report: %s has no run yet (its runs.csv only "
-                   "a header): no report\n", o.out);
-        return 1;
-    }
     base = g_path_get_basename(o.out);
     measured = g_strdup_printf("measured as %s, summarized %s", base, started);
-    write_summary(&o, runs, measured);
-    write_saves_summary(o.out, saves);
-    write_plots(&o, runs);
+    if (!report_from_csvs(&o, measured, &n_runs, &n_saves)) {
+        return 1;
+    }
     printf("[bench] %u runs and %u saves read; report in %s/summary.md\n",
-           runs->len, saves->len, o.out);
+           n_runs, n_saves, o.out);
     g_array_unref(o.sizes);
     g_ptr_array_unref(o.links);
     g_ptr_array_unref(o.guests);

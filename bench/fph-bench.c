@@ -1056,19 +1056,16 @@ resume_read(const char *out, GHashTable *done)
 static void
 write_report(const Options *o, const char *started)
 {
-    g_autoptr(GArray) runs = g_array_new(FALSE, TRUE, sizeof(Run));
-    g_autoptr(GArray) saves = g_array_new(FALSE, TRUE, sizeof(SaveRun));
     Options rep = *o;
+    guint n_runs, n_saves;
 
-    rep.sizes = g_array_new(FALSE, FALSE, sizeof(unsigned int));
+    rep.sizes = NULL;
     rep.links = NULL;
     rep.guests = NULL;
-    if (csv_read(&rep, runs) && saves_csv_read(o->out, saves)) {
-        write_summary(&rep, runs, started);
-        write_saves_summary(o->out, saves);
-        write_plots(&rep, runs);
+    report_from_csvs(&rep, started, &n_runs, &n_saves);
+    if (rep.sizes) {
+        g_array_unref(rep.sizes);
     }
-    g_array_unref(rep.sizes);
     if (rep.links) {
         g_ptr_array_unref(rep.links);
     }

@@ -194,24 +194,30 @@ csv_skip_comments(char **lines)
 /* runs.csv is written run by run, so that an interrupted benchmark keeps
  * what it measured (and --report can summarize it) */
 FILE *
-csv_open(const Options *o, bool append)
+csv_create(const char *dir, const char *name, const char *header,
+           bool append)
 {
-    g_autofree char *file = g_build_filename(o->out, "runs.csv", NULL);
+    g_autofree char *file = g_build_filename(dir, name, NULL);
     struct stat st;
-    bool header = !append || stat(file, &st) < 0 || st.st_size == 0;
-    FILE *f = fopen(file, header ? "w" : "a");
+    bool anew = !append || stat(file, &st) < 0 || st.st_size == 0;
+    FILE *f = fopen(file, anew ? "w" : "a");
 
     if (!f) {
         g_printerr("%s: cannot write %s: %s\n", g_get_prgname(), file, g_strerror(errno));
         return NULL;
     }
-    if (!header) {
-        return f;
+    if (anew) {
+        provenance_csv(f, dir);
+        fprintf(f, "%s\n", header);
+        fflush(f);
     }
-    provenance_csv(f, o->out);
-    fprintf(f, CSV_HEADER "\n");
-    fflush(f);
     return f;
+}
+
+FILE *
+csv_open(const Options *o, bool append)
+{
+    return csv_create(o->out, "runs.csv", CSV_HEADER, append);
 }
 
 char *

@@ -151,6 +151,11 @@ Stat stat_values(GArray *values);
 /* One table cell: " MED (MIN–MAX) |" in fmt, or " n/a |" */
 void md_stat(FILE *f, Stat st, const char *fmt);
 
+/* DIR/NAME, a CSV: made anew with the provenance as "# " comments and
+ * HEADER, or with APPEND the end of the one already there (the comments
+ * and HEADER written only if there is none); NULL on error (reported) */
+FILE *csv_create(const char *dir, const char *name, const char *header,
+                 bool append);
 /* runs.csv of o->out, its header written; with APPEND, the end of the
  * runs.csv already there (the header written only if there is none);
  * NULL on error (reported) */

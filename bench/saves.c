@@ -10,7 +10,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 const char *const save_format_names[SAVE_FORMAT_LAST] = {
     "raw", "sparse",
@@ -25,23 +24,7 @@ const char *const save_format_names[SAVE_FORMAT_LAST] = {
 FILE *
 saves_csv_open(const char *out, bool append)
 {
-    g_autofree char *file = g_build_filename(out, "saves.csv", NULL);
-    struct stat st;
-    bool header = !append || stat(file, &st) < 0 || st.st_size == 0;
-    FILE *f = fopen(file, header ? "w" : "a");
-
-    if (!f) {
-        g_printerr("%s: cannot write %s: %s\n", g_get_prgname(), file,
-                   g_strerror(errno));
-        return NULL;
-    }
-    if (!header) {
-        return f;
-    }
-    provenance_csv(f, out);
-    fprintf(f, SAVES_HEADER "\n");
-    fflush(f);
-    return f;
+    return csv_create(out, "saves.csv", SAVES_HEADER, append);
 }
 
 static void
@@ -344,4 +327,30 @@ write_saves_summary(const char *out, GArray *saves)
     fprintf(f, "\n![saves](saves.png)\n");
     fclose(f);
     write_saves_plot(out, saves, sizes);
+}
+
+bool
+report_from_csvs(Options *o, const char *started, guint *n_runs,
+                 guint *n_saves)
+{
+    g_autoptr(GArray) runs = g_array_new(FALSE, TRUE, sizeof(Run));
+    g_autoptr(GArray) saves = g_array_new(FALSE, TRUE, sizeof(SaveRun));
+
+    if (!o->sizes) {
+        o->sizes = g_array_new(FALSE, FALSE, sizeof(unsigned int));
+    }
+    if (!csv_read(o, runs) || !saves_csv_read(o->out, saves)) {
+        return false;
+    }
+    *n_runs = runs->len;
+    *n_saves = saves->len;
+    if (runs->len == 0 && saves->len == 0) {
+        g_printerr("%s: %s has no run yet (its runs.csv only a header): no "
+                   "report\n", g_get_prgname(), o->out);
+        return false;
+    }
+    write_summary(o, runs, started);
+    write_saves_summary(o->out, saves);
+    write_plots(o, runs);
+    return true;
 }

@@ -56,3 +56,9 @@ void saves_csv_append(FILE *f, const SaveRun *r);
 bool saves_csv_read(const char *out, GArray *saves);
 /* The "Saves" section appended to OUT's summary.md, if there are saves */
 void write_saves_summary(const char *out, GArray *saves);
+/* The report (summary.md headed by STARTED, the saves, the plots) of all
+ * that o->out's runs.csv and saves.csv have, with o's sets as csv_read()
+ * finds them; how many runs and saves in N_RUNS and N_SAVES.  false, with
+ * no report, if the CSVs cannot be read or have nothing (reported). */
+bool report_from_csvs(Options *o, const char *started, guint *n_runs,
+                      guint *n_saves);
