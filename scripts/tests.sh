@@ -201,7 +201,7 @@ bench_provenance() {
         commit="$commit with uncommitted changes"
     # what measures: the checkout but its texts (a commit of a report or
     # of docs between two parts of a resumed benchmark changes nothing)
-    code=$(git -C "$FPH_TOP" ls-tree -r HEAD | grep -Ev $'\t(results/|docs/|.*\\.md$)' | sha256sum | cut -c1-16)
+    code=$(git -C "$FPH_TOP" ls-files --stage -- . "${text[@]}" | sha256sum | cut -c1-16)
     [ -z "$(git -C "$FPH_TOP" status --porcelain --untracked-files=no -- . "${text[@]}" 2>/dev/null)" ] ||
         code="$code with uncommitted changes"
     {
