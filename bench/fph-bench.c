@@ -1258,7 +1258,6 @@ main(int argc, char **argv)
         g_printerr("fph-bench: %s\n", err->message);
     }
     fph_lab_down(lab, !ok || keep_logs, NULL);
-    fph_lab_teardown_done();
 
     fclose(csv);
     if (saves_csv) {

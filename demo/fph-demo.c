@@ -125,7 +125,6 @@ main(void)
         printf("Free page hinting did NOT send less memory.\n");
     }
 
-    fph_lab_teardown_done();
     if (!fph_lab_down(lab, false, &err)) {
         fprintf(stderr, "fph-demo: %s\n", err->message);
         return 1;

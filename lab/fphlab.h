@@ -111,7 +111,8 @@ bool fph_lab_up(FphLab *lab, GError **error);
 /* Destroy the lab's domains, stop its daemons (by recorded PID), kill what
  * else runs in each host's network namespace (QEMUs they left), then the
  * hosts.  With keep_logs each host's /var/log (daemons, QEMUs, consoles)
- * is copied below lab->logs first.  The state dir is removed. */
+ * is copied below lab->logs first.  The state dir is removed.  Not again
+ * at exit or on a signal (fph_lab_teardown_on_exit), even if it failed. */
 bool fph_lab_down(FphLab *lab, bool keep_logs, GError **error);
 
 /* Stop the libvirtd of HOST (destroying its domains), call while_stopped
@@ -153,17 +154,22 @@ bool fph_thread_cont(pid_t tid, GError **error);
  * writes it to /var/log/libvirt/qemu/DOM.console) contains TEXT. */
 bool fph_guest_console_has(FphHost *host, const char *dom, const char *text);
 
+/* The inode of PID's network namespace (every process of a host is in
+ * its holder's), 0 if PID does not run */
+ino_t fph_proc_netns(pid_t pid);
+
 /* Print the state of each host; true if both daemons run. */
 bool fph_lab_status(FphLab *lab);
 /* The same without printing: loads what the lab recorded of its hosts
  * (a program that did not bring the lab up itself calls it first). */
 bool fph_lab_status_quiet(FphLab *lab);
 
-/* Make fph_lab_down(lab, true) run on SIGINT/SIGTERM and at exit unless
- * fph_lab_teardown_done() was called: a failing or killed test leaves
- * nothing running. */
+/* Make fph_lab_down(lab, true) run at exit and on SIGINT, SIGTERM or
+ * SIGHUP (then the program ends with 128 + the signal's number, also
+ * when more signals follow), unless the program took LAB down itself
+ * with fph_lab_down(): a failing or killed test leaves nothing running.
+ * A thread of its own does it on a signal. */
 void fph_lab_teardown_on_exit(FphLab *lab);
-void fph_lab_teardown_done(void);
 
 /* The host's own virsh, run in HOST against its libvirtd; returns virsh's
  * exit status (or -1), stdout and stderr in out/err when not NULL.  argv

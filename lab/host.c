@@ -53,6 +53,41 @@ G_DEFINE_QUARK(fph-lab-error-quark, fph_lab_error)
 #define LINK_DEV "fph0"
 #define LINK_NET "10.87.0"
 
+/* Tearing the lab down when the program ends.  It happens once,
+ * whichever comes first: fph_lab_down() called by the program, exit(),
+ * or SIGINT, SIGTERM or SIGHUP.  The signal handler only writes the
+ * signal's number to a pipe: a thread of its own reads it and tears the
+ * lab down outside any handler (fph_lab_down() allocates, runs programs
+ * and waits for them, nothing a handler may do), then ends the program.
+ * A second signal during that teardown, as a shell that passes its own
+ * signal on sends one (run_forwarding in scripts/common.sh), changes
+ * nothing.  With the teardown in the handler itself, a second signal
+ * reached another thread of the program (the one that waits for a
+ * migration), whose handler found the lab taken already and ended the
+ * program in the middle of the first teardown, leaving both hosts up.
+ *
+ * The program goes on meanwhile until the thread ends it; what it
+ * starts in a host then is killed with the host (host_stop).
+ * teardown_lock serializes the teardowns: the program's own
+ * fph_lab_down(), the exit handler and the signal thread. */
+static GRecMutex teardown_lock;
+static FphLab *teardown_lab;
+static int teardown_pipe[2] = { -1, -1 };
+
+static const int teardown_signals[] = { SIGINT, SIGTERM, SIGHUP };
+
+/* In a child the lab forks: the signals the lab tears down on take their
+ * default action again (the pipe's reader is a thread of the parent) */
+static void
+child_default_signals(void)
+{
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(teardown_signals); i++) {
+        signal(teardown_signals[i], SIG_DFL);
+    }
+}
+
 /* The environment of every program the lab runs in a host */
 static const char *const host_env[] = {
     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -324,7 +359,12 @@ holder_main(FphLab *lab, FphHost *h, int fd)
     int log;
 
     setsid();
+    child_default_signals();
     signal(SIGHUP, SIG_IGN);
+    if (teardown_pipe[0] >= 0) {
+        close(teardown_pipe[0]);
+        close(teardown_pipe[1]);
+    }
     log = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (log >= 0) {
         dup2(log, STDOUT_FILENO);
@@ -509,6 +549,7 @@ fph_host_socket(FphHost *host, int domain, int type, GError **error)
 static void
 host_child_setup(gpointer data)
 {
+    child_default_signals();
     if (host_enter(data) < 0) {
         _exit(126);
     }
@@ -628,6 +669,7 @@ host_spawn_daemon(FphHost *h, const char *const *argv, const char *log,
         int fd;
 
         setsid();
+        child_default_signals();
         if (host_enter(h) < 0) {
             _exit(126);
         }
@@ -1166,9 +1208,8 @@ fph_lab_up(FphLab *lab, GError **error)
     return true;
 }
 
-/* The inode of PID's network namespace, 0 if unknown */
-static ino_t
-netns_of(pid_t pid)
+ino_t
+fph_proc_netns(pid_t pid)
 {
     char path[64];
     struct stat st;
@@ -1177,13 +1218,12 @@ netns_of(pid_t pid)
     return stat(path, &st) == 0 ? st.st_ino : 0;
 }
 
-/* SIGKILL every process in the host's network namespace but the holder:
- * all of them were started in the host, by the lab or by its daemons
- * (QEMU, helpers) */
+/* SIGKILL every process in the host's network namespace NS but the
+ * holder: all of them were started in the host, by the lab or by its
+ * daemons (QEMU, helpers) */
 static void
-host_kill_rest(FphHost *h)
+host_kill_rest(FphHost *h, ino_t ns)
 {
-    ino_t ns = netns_of(h->holder);
     g_autoptr(GDir) d = NULL;
     const char *name;
 
@@ -1197,7 +1237,7 @@ host_kill_rest(FphHost *h)
         if (*end || pid <= 0 || pid == h->holder || pid == getpid()) {
             continue;
         }
-        if (netns_of(pid) == ns) {
+        if (fph_proc_netns(pid) == ns) {
             g_autofree char *comm_path = g_strdup_printf("/proc/%ld/comm", pid);
             g_autofree char *comm = NULL;
 
@@ -1212,22 +1252,28 @@ host_kill_rest(FphHost *h)
 static void
 host_stop(FphHost *h)
 {
+    ino_t ns;
+
     host_load_record(h);
     if (!host_up(h)) {
         return;
     }
+    ns = fph_proc_netns(h->holder);
     host_destroy_domains(h);
     if (stop_process(h->pid, h->starttime, 15)) {
         g_printerr("fph-lab: host %s: libvirtd pid %d ignored SIGTERM, killed\n",
                    h->name, (int)h->pid);
     }
     stop_process(h->logd, h->logd_start, 5);
-    host_kill_rest(h);
+    host_kill_rest(h, ns);
     kill(h->holder, SIGKILL);
     while (proc_alive(h->holder, h->holder_start)) {
         waitpid(h->holder, NULL, WNOHANG);
         g_usleep(10 * 1000);
     }
+    /* once more: a program that entered the host (a thread of the program
+     * that goes on during a teardown on a signal) before its holder ended */
+    host_kill_rest(h, ns);
     h->holder = h->pid = h->logd = 0;
     h->holder_start = h->starttime = h->logd_start = 0;
 }
@@ -1345,8 +1391,8 @@ fph_thread_cont(pid_t tid, GError **error)
     return true;
 }
 
-bool
-fph_lab_down(FphLab *lab, bool keep_logs, GError **error)
+static bool
+lab_down(FphLab *lab, bool keep_logs, GError **error)
 {
     size_t i;
 
@@ -1388,6 +1434,21 @@ fph_lab_down(FphLab *lab, bool keep_logs, GError **error)
     return fph_rm_rf(lab->state, error);
 }
 
+bool
+fph_lab_down(FphLab *lab, bool keep_logs, GError **error)
+{
+    bool ok;
+
+    g_rec_mutex_lock(&teardown_lock);
+    /* taken down once: not again at exit or on a signal */
+    if (teardown_lab == lab) {
+        teardown_lab = NULL;
+    }
+    ok = lab_down(lab, keep_logs, error);
+    g_rec_mutex_unlock(&teardown_lock);
+    return ok;
+}
+
 static bool
 lab_status(FphLab *lab, bool print)
 {
@@ -1423,24 +1484,51 @@ fph_lab_status_quiet(FphLab *lab)
     return lab_status(lab, false);
 }
 
-static FphLab *teardown_lab;
-
 static void
 teardown_now(void)
 {
-    FphLab *lab = teardown_lab;
-    g_autoptr(GError) err = NULL;
+    g_rec_mutex_lock(&teardown_lock);
+    if (teardown_lab) {
+        g_autoptr(GError) err = NULL;
 
-    teardown_lab = NULL;
-    if (lab && !fph_lab_down(lab, true, &err)) {
-        g_printerr("fph-lab: teardown: %s\n", err->message);
+        if (!fph_lab_down(teardown_lab, true, &err)) {
+            g_printerr("fph-lab: teardown: %s\n", err->message);
+        }
     }
+    g_rec_mutex_unlock(&teardown_lock);
 }
 
 static void
 teardown_signal(int sig)
 {
+    int saved = errno;
+    unsigned char c = sig;
+
+    /* the pipe does not block: when it is full, a teardown is under way */
+    if (write(teardown_pipe[1], &c, 1) < 0) {
+        /* nothing a handler could do */
+    }
+    errno = saved;
+}
+
+G_GNUC_NORETURN static gpointer
+teardown_thread(gpointer opaque G_GNUC_UNUSED)
+{
+    unsigned char sig = 0;
+    ssize_t n;
+
+    while ((n = read(teardown_pipe[0], &sig, 1)) < 0 && errno == EINTR) {
+        continue;
+    }
+    if (n != 1) {
+        g_printerr("fph-lab: the signal pipe failed: %s\n",
+                   n < 0 ? g_strerror(errno) : "end of file");
+        abort();
+    }
     g_printerr("fph-lab: signal %d: tearing the lab down\n", sig);
+    /* the lock is kept to the end: a teardown the program started itself
+     * is waited for, and none starts after this one */
+    g_rec_mutex_lock(&teardown_lock);
     teardown_now();
     _exit(128 + sig);
 }
@@ -1448,17 +1536,27 @@ teardown_signal(int sig)
 void
 fph_lab_teardown_on_exit(FphLab *lab)
 {
-    struct sigaction sa = { .sa_handler = teardown_signal };
+    struct sigaction sa = { .sa_handler = teardown_signal, .sa_flags = SA_RESTART };
+    size_t i;
 
+    g_rec_mutex_lock(&teardown_lock);
     teardown_lab = lab;
-    atexit(teardown_now);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-}
-
-void
-fph_lab_teardown_done(void)
-{
-    teardown_lab = NULL;
+    if (teardown_pipe[0] < 0) {
+        if (pipe2(teardown_pipe, O_CLOEXEC) < 0 ||
+            fcntl(teardown_pipe[1], F_SETFL, O_NONBLOCK) < 0) {
+            g_error("fph-lab: cannot make the pipe for the lab's teardown: %s",
+                    g_strerror(errno));
+        }
+        atexit(teardown_now);
+        g_thread_unref(g_thread_new("fph-lab-teardown", teardown_thread, NULL));
+        /* the handler runs with all three blocked */
+        sigemptyset(&sa.sa_mask);
+        for (i = 0; i < G_N_ELEMENTS(teardown_signals); i++) {
+            sigaddset(&sa.sa_mask, teardown_signals[i]);
+        }
+        for (i = 0; i < G_N_ELEMENTS(teardown_signals); i++) {
+            sigaction(teardown_signals[i], &sa, NULL);
+        }
+    }
+    g_rec_mutex_unlock(&teardown_lock);
 }
