@@ -4,8 +4,8 @@
  * ./fph's own handler, run_forwarding in scripts/common.sh) while it
  * migrates, and tears the lab down: no host, daemon or QEMU is left.
  *
- * The victim is this program again (--victim NAME): like fph-bench it
- * migrates the guest NAME from host A to B in its main thread while a
+ * The victim is this program again (--victim): like fph-bench it
+ * migrates the guest GUEST_NAME from host A to B in its main thread while a
  * second thread polls the migration's statistics, and takes the lab down
  * itself when the migration ends.  Session 19 saw fph-bench stopped so
  * leave both hosts running: the second signal reached the polling thread
